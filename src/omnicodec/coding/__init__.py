@@ -1,0 +1,7 @@
+"""Entropy coding without torch: integer CDF tables, the range coder and the container."""
+
+from .bitstream import Bitstream
+from .range_coder import coder_identity, decode, encode
+from .tables import CdfTables, build_tables, quantize_pmf
+
+__all__ = ["Bitstream", "CdfTables", "build_tables", "quantize_pmf", "encode", "decode", "coder_identity"]

@@ -1,0 +1,175 @@
+"""Range coding of int32 symbols with per-symbol integer tables, on constriction.
+
+Layout of one stream (everything through one ``constriction.stream.queue`` range coder):
+
+1. the table symbols, grouped by table in increasing table order and, within a table,
+   in raster order of their positions. Grouping lets each table's symbols be coded with one
+   vectorised call; the decoder knows every position's table index, so it can regroup.
+2. for every escaped value, in raster order: its bit length ``k`` (uniform over 0..32);
+3. then, for those escapes, the ``k`` bits below the leading one, most significant first
+   (uniform bits). This is Elias-gamma coding of ``zigzag(value) + 1``, so any int32 round-trips.
+
+Only integer tables reach the coder: probabilities are ``counts / 2**precision``, exact in
+float64, and constriction's models are built with ``perfect=False`` on both sides.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import numpy as np
+
+from ..errors import CodingError, DecodeError
+from .tables import CdfTables
+
+CODER_NAME = "constriction-range"
+_MAX_GAMMA_BITS = 32  # zigzag(int32) + 1 <= 2**32
+
+
+def coder_identity() -> dict:
+    """What a decoder needs to know about the coder that wrote a stream."""
+    try:
+        version = metadata.version("constriction")
+    except metadata.PackageNotFoundError:  # pragma: no cover - constriction is a dependency
+        version = "unknown"
+    return {"name": CODER_NAME, "constriction": version}
+
+
+def _flat_inputs(table_index: np.ndarray, tables: CdfTables) -> np.ndarray:
+    t = np.asarray(table_index)
+    if not np.issubdtype(t.dtype, np.integer):
+        raise CodingError(f"table indices must be integers, got {t.dtype}")
+    t = t.astype(np.int64).ravel()
+    if t.size and (t.min() < 0 or t.max() >= tables.num_tables):
+        raise CodingError(
+            f"table index out of range [0, {tables.num_tables}): {int(t.min())}..{int(t.max())}"
+        )
+    return t
+
+
+def _grouping(t: np.ndarray, n_tables: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions sorted by table (stable), and the number of positions per table."""
+    # numpy's stable sort is a radix sort for 8/16-bit integers: much faster than on int64
+    small = t.astype(np.uint8 if n_tables <= 256 else np.uint16 if n_tables <= 65536 else np.int64)
+    order = np.argsort(small, kind="stable")
+    counts = np.bincount(t, minlength=n_tables)
+    return order, counts
+
+
+def encode(symbols: np.ndarray, table_index: np.ndarray, tables: CdfTables) -> bytes:
+    """Encode integer ``symbols`` where position ``i`` uses table ``table_index[i]``."""
+    import constriction
+
+    s = np.asarray(symbols)
+    if not np.issubdtype(s.dtype, np.integer):
+        raise CodingError(f"symbols must be integers, got {s.dtype}")
+    if s.shape != np.shape(table_index):
+        raise CodingError(f"symbols {s.shape} and table indices {np.shape(table_index)} differ in shape")
+    s = s.astype(np.int64).ravel()
+    if s.size and (s.min() < -(2**31) or s.max() > 2**31 - 1):
+        raise CodingError("symbols must fit in int32")
+    t = _flat_inputs(table_index, tables)
+
+    escape = tables.lengths[t] - 1
+    idx = s - tables.offsets[t]
+    escaped = (idx < 0) | (idx >= escape)
+    idx = np.where(escaped, escape, idx).astype(np.int32)
+
+    encoder = constriction.stream.queue.RangeEncoder()
+    order, counts = _grouping(t, tables.num_tables)
+    grouped = idx[order]
+    start = 0
+    for table, count in enumerate(counts):
+        if count:
+            encoder.encode(grouped[start : start + count], tables.model(table))
+            start += count
+
+    if escaped.any():
+        u = _zigzag(s[escaped]) + 1
+        nbits = (np.frexp(u.astype(np.float64))[1] - 1).astype(np.int32)  # floor(log2 u), exact
+        encoder.encode(nbits, constriction.stream.model.Uniform(_MAX_GAMMA_BITS + 1))
+        bits = _low_bits(u, nbits)
+        if bits.size:
+            encoder.encode(bits, constriction.stream.model.Uniform(2))
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def decode(data: bytes, table_index: np.ndarray, tables: CdfTables) -> np.ndarray:
+    """Decode the symbols of :func:`encode`; returns int32 with ``table_index``'s shape.
+
+    Raises :class:`DecodeError` when the data is malformed or not fully consumed.
+    """
+    import constriction
+
+    shape = np.shape(table_index)
+    t = _flat_inputs(table_index, tables)
+    if len(data) % 4:
+        raise DecodeError(f"a range-coded stream is a whole number of 32-bit words, got {len(data)} bytes")
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    try:
+        decoder = constriction.stream.queue.RangeDecoder(words)
+        order, counts = _grouping(t, tables.num_tables)
+        grouped = np.empty(t.size, dtype=np.int32)
+        start = 0
+        for table, count in enumerate(counts):
+            if count:
+                grouped[start : start + count] = decoder.decode(tables.model(table), int(count))
+                start += count
+        idx = np.empty(t.size, dtype=np.int32)
+        idx[order] = grouped
+
+        escape = tables.lengths[t] - 1
+        escaped = idx == escape
+        values = (idx + tables.offsets[t]).astype(np.int64)
+        n_esc = int(escaped.sum())
+        if n_esc:
+            nbits = decoder.decode(constriction.stream.model.Uniform(_MAX_GAMMA_BITS + 1), n_esc)
+            nbits = nbits.astype(np.int64)
+            total = int(nbits.sum())
+            bits = decoder.decode(constriction.stream.model.Uniform(2), total) if total else np.zeros(0)
+            u = _from_low_bits(bits.astype(np.int64), nbits)
+            values[escaped] = _unzigzag(u - 1)
+        exhausted = decoder.maybe_exhausted()
+    except DecodeError:
+        raise
+    except Exception as exc:  # constriction reports malformed data with various types
+        raise DecodeError(f"range decoder failed: {exc}") from exc
+    if not exhausted:
+        raise DecodeError("stream holds more data than its symbols need (desynchronised or corrupt)")
+    if values.size and (values.min() < -(2**31) or values.max() > 2**31 - 1):
+        raise DecodeError("decoded value does not fit in int32")
+    return values.astype(np.int32).reshape(shape)
+
+
+def _zigzag(v: np.ndarray) -> np.ndarray:
+    v = v.astype(np.int64)
+    return np.where(v >= 0, 2 * v, -2 * v - 1)
+
+
+def _unzigzag(z: np.ndarray) -> np.ndarray:
+    return np.where(z % 2 == 0, z // 2, -(z + 1) // 2)
+
+
+def _low_bits(u: np.ndarray, nbits: np.ndarray) -> np.ndarray:
+    """All bits of each ``u`` below its leading one, most significant first, concatenated."""
+    nbits = nbits.astype(np.int64)
+    total = int(nbits.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int32)
+    starts = np.cumsum(nbits) - nbits
+    owner = np.repeat(np.arange(u.size), nbits)
+    local = np.arange(total) - starts[owner]
+    shift = nbits[owner] - 1 - local
+    return ((u[owner] >> shift) & 1).astype(np.int32)
+
+
+def _from_low_bits(bits: np.ndarray, nbits: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_low_bits`: rebuild each ``u`` from its bits and its bit length."""
+    u = np.left_shift(np.int64(1), nbits)  # the implicit leading one
+    total = int(nbits.sum())
+    if total:
+        starts = np.cumsum(nbits) - nbits
+        owner = np.repeat(np.arange(nbits.size), nbits)
+        shift = nbits[owner] - 1 - (np.arange(total) - starts[owner])
+        np.add.at(u, owner, bits << shift)
+    return u

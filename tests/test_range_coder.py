@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import norm
+
+from omnicodec.coding import CdfTables, build_tables, decode, encode, quantize_pmf
+from omnicodec.errors import CodingError, DecodeError
+
+
+def gaussian_tables(scales, tail=6.1):
+    pmfs, offsets = [], []
+    for s in scales:
+        half = int(np.ceil(s * tail))
+        v = np.arange(-half, half + 1)
+        pmfs.append(norm.cdf((v + 0.5) / s) - norm.cdf((v - 0.5) / s))
+        offsets.append(-half)
+    return build_tables(pmfs, offsets)
+
+
+SCALES = np.exp(np.linspace(np.log(0.11), np.log(256), 64))
+
+
+def test_quantize_pmf_sums_and_floors():
+    counts = quantize_pmf(np.array([0.5, 0.5, 0.0, 1e-12]), precision=8)
+    assert counts.sum() == 256
+    assert counts.min() >= 1
+    assert counts[0] == counts[1]
+
+
+def test_tables_reject_bad_layout():
+    with pytest.raises(CodingError):
+        CdfTables(np.array([[0, 5, 3, 1 << 16]]), [3], [0])  # not increasing
+    with pytest.raises(CodingError):
+        CdfTables(np.array([[0, 5, 1 << 15]]), [2], [0])  # does not end at 2**precision
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_tables=st.integers(1, 6),
+    n_symbols=st.integers(0, 400),
+    precision=st.integers(8, 20),
+)
+def test_random_tables_round_trip(seed, n_tables, n_symbols, precision):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 40, n_tables)
+    pmfs = [rng.dirichlet(np.full(k, 0.3)) * rng.uniform(0.5, 1.0) for k in lengths]
+    offsets = rng.integers(-20, 20, n_tables)
+    tables = build_tables(pmfs, offsets, precision)
+    index = rng.integers(0, n_tables, n_symbols).astype(np.int32)
+    # mostly in-support values, some far outside (escaped)
+    symbols = offsets[index] + rng.integers(-5, lengths[index] + 5)
+    wild = rng.random(n_symbols) < 0.05
+    symbols = np.where(wild, rng.integers(-(2**31), 2**31 - 1, n_symbols), symbols).astype(np.int32)
+    data = encode(symbols, index, tables)
+    decoded = decode(data, index, tables)
+    assert decoded.dtype == np.int32
+    np.testing.assert_array_equal(decoded, symbols)
+
+
+def test_gaussian_symbols_cost_what_the_model_says():
+    rng = np.random.default_rng(1)
+    tables = gaussian_tables(SCALES)
+    n = 100_000
+    index = rng.integers(0, 48, n)
+    scale = SCALES[index]
+    symbols = np.round(rng.normal(0.0, scale)).astype(np.int32)
+    p = norm.cdf((symbols + 0.5) / scale) - norm.cdf((symbols - 0.5) / scale)
+    ideal_bits = -np.log2(p).sum()
+    data = encode(symbols, index, tables)
+    assert 8 * len(data) <= 1.005 * ideal_bits + 64
+    np.testing.assert_array_equal(decode(data, index, tables), symbols)
+
+
+def test_extreme_values_round_trip_through_escape():
+    tables = gaussian_tables(SCALES[:4])
+    symbols = np.array([-(2**31), 2**31 - 1, 0, 1000, -1000, 7, -(2**30)], dtype=np.int32)
+    index = np.array([0, 1, 2, 3, 0, 1, 2], dtype=np.int32)
+    data = encode(symbols, index, tables)
+    np.testing.assert_array_equal(decode(data, index, tables), symbols)
+
+
+def test_multidimensional_shape_is_kept():
+    tables = gaussian_tables(SCALES[:8])
+    rng = np.random.default_rng(2)
+    index = rng.integers(0, 8, (2, 3, 5, 7)).astype(np.int32)
+    symbols = rng.integers(-3, 4, index.shape).astype(np.int32)
+    out = decode(encode(symbols, index, tables), index, tables)
+    assert out.shape == symbols.shape
+    np.testing.assert_array_equal(out, symbols)
+
+
+def test_empty_input():
+    tables = gaussian_tables(SCALES[:2])
+    empty = np.zeros(0, dtype=np.int32)
+    data = encode(empty, empty, tables)
+    assert decode(data, empty, tables).size == 0
+
+
+def test_unconsumed_data_is_detected():
+    tables = gaussian_tables(SCALES[:8])
+    rng = np.random.default_rng(3)
+    index = rng.integers(0, 8, 500).astype(np.int32)
+    symbols = np.round(rng.normal(0, SCALES[index])).astype(np.int32)
+    data = encode(symbols, index, tables)
+    with pytest.raises(DecodeError):
+        decode(data + data, index, tables)  # twice the data: the decoder is not exhausted
+    with pytest.raises(DecodeError):
+        decode(data[:-1], index, tables)  # not a whole number of words
+
+
+def test_bad_arguments_are_named():
+    tables = gaussian_tables(SCALES[:2])
+    with pytest.raises(CodingError, match="table index out of range"):
+        encode(np.zeros(3, np.int32), np.array([0, 1, 2]), tables)
+    with pytest.raises(CodingError, match="differ in shape"):
+        encode(np.zeros(3, np.int32), np.zeros(4, np.int32), tables)
+    with pytest.raises(CodingError, match="integers"):
+        encode(np.zeros(3, np.float32), np.zeros(3, np.int32), tables)
