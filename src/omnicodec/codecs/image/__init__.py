@@ -1,0 +1,5 @@
+"""Image codecs."""
+
+from .hyperprior import HyperpriorImageCodec
+
+__all__ = ["HyperpriorImageCodec"]

@@ -1,0 +1,131 @@
+"""Gaussian conditional: latents coded under N(mean, scale) predicted by another network.
+
+The coder never sees the predicted floats. Scales pick one of a fixed, log-spaced set of
+tables (the *scale table*, by default 64 levels from 0.11 to 256 as in S2LIC), choosing the
+smallest table scale not below the prediction. Symbols are ``round(y - mean)``, so the mean
+only shifts values and never needs a table of its own.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..coding import Bitstream, CdfTables, build_tables, decode, encode
+from ..errors import CodingError
+from .frozen import FrozenTables, tensor_bytes
+from .ops import add_uniform_noise, lower_bound, round_ste, std_normal_cdf
+
+SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
+
+
+def default_scale_table(lo: float = SCALE_MIN, hi: float = SCALE_MAX, levels: int = SCALE_LEVELS) -> torch.Tensor:
+    return torch.exp(torch.linspace(math.log(lo), math.log(hi), levels, dtype=torch.float64)).float()
+
+
+class GaussianConditional(FrozenTables):
+    """Mean-scale Gaussian entropy model with a discrete scale table.
+
+    ``quantization`` chooses what training passes on to the decoder transform: ``"ste"``
+    (rounding around the mean with a straight-through gradient, Minnen & Singh 2020) or
+    ``"noise"`` (additive uniform noise). The rate term always uses the noisy proxy.
+    """
+
+    def __init__(
+        self,
+        scale_table: torch.Tensor | None = None,
+        tail_mass: float = 1e-9,
+        precision: int = 16,
+        quantization: str = "ste",
+    ) -> None:
+        super().__init__()
+        if quantization not in ("ste", "noise"):
+            raise ValueError(f"quantization must be 'ste' or 'noise', got {quantization!r}")
+        table = default_scale_table() if scale_table is None else torch.as_tensor(scale_table, dtype=torch.float32)
+        if table.dim() != 1 or table.numel() < 1 or bool((table[1:] <= table[:-1]).any()) or table[0] <= 0:
+            raise ValueError("scale_table must be a positive, strictly increasing 1-D tensor")
+        self.register_buffer("scale_table", table.clone())
+        self.tail_mass = float(tail_mass)
+        self.precision = int(precision)
+        self.quantization = quantization
+
+    @property
+    def scale_bound(self) -> float:
+        return float(self.scale_table[0])
+
+    # --- training / evaluation -----------------------------------------------------------
+
+    def likelihood(self, y_hat: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None) -> torch.Tensor:
+        values = y_hat - means if means is not None else y_hat
+        scales = lower_bound(scales, self.scale_bound)
+        values = torch.abs(values)
+        upper = std_normal_cdf((0.5 - values) / scales)
+        lower = std_normal_cdf((-0.5 - values) / scales)
+        return lower_bound(upper - lower, 1e-9)
+
+    def forward(
+        self, y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        y, scales = y.float(), scales.float()
+        means = means.float() if means is not None else torch.zeros_like(y)
+        if self.training:
+            noisy = add_uniform_noise(y)
+            likelihoods = self.likelihood(noisy, scales, means)
+            y_hat = round_ste(y - means) + means if self.quantization == "ste" else noisy
+        else:
+            y_hat = torch.round(y - means) + means
+            likelihoods = self.likelihood(y_hat, scales, means)
+        return y_hat, likelihoods
+
+    # --- coding ---------------------------------------------------------------------------
+
+    def _fingerprint_parts(self) -> list[bytes]:
+        return [tensor_bytes(self.scale_table), repr((self.tail_mass, self.precision)).encode()]
+
+    def _build_tables(self) -> CdfTables:
+        multiplier = -float(torch.special.ndtri(torch.tensor(self.tail_mass / 2, dtype=torch.float64)))
+        pmfs, offsets = [], []
+        for s in self.scale_table.double().cpu().tolist():
+            half = int(math.ceil(s * multiplier))
+            v = torch.arange(-half, half + 1, dtype=torch.float64)
+            pmf = torch.special.ndtr((v + 0.5) / s) - torch.special.ndtr((v - 0.5) / s)
+            pmfs.append(pmf.numpy())
+            offsets.append(-half)
+        return build_tables(pmfs, offsets, self.precision)
+
+    def table_index(self, scales: torch.Tensor) -> np.ndarray:
+        """Index of the smallest table scale >= each predicted scale (clamped to the table)."""
+        table = self.scale_table.to(scales.device)
+        index = torch.bucketize(scales.float().contiguous(), table).clamp_(max=table.numel() - 1)
+        return index.to(torch.int32).cpu().numpy()
+
+    def symbols(self, y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None):
+        """``(int32 symbols, int32 table indices)`` for ``y`` under (means, scales)."""
+        centred = y.float() - means.float() if means is not None else y.float()
+        sym = torch.round(centred).to(torch.int64).cpu().numpy()
+        if sym.size and (sym.min() < -(2**31) or sym.max() > 2**31 - 1):
+            raise CodingError("latent values exceed the int32 range")
+        return sym.astype(np.int32), self.table_index(scales)
+
+    def dequantize(self, symbols: np.ndarray, means: torch.Tensor | None = None, device=None) -> torch.Tensor:
+        device = means.device if means is not None else device
+        out = torch.from_numpy(np.asarray(symbols, dtype=np.float32)).to(device)
+        return out + means.float() if means is not None else out
+
+    def compress(
+        self, y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None
+    ) -> tuple[Bitstream, torch.Tensor]:
+        tables = self.tables()
+        sym, index = self.symbols(y, scales, means)
+        data = encode(sym, index, tables)
+        return Bitstream({"": data}, {"": list(y.shape)}), self.dequantize(sym, means, y.device)
+
+    def decompress(
+        self, bitstream: Bitstream, scales: torch.Tensor, means: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        tables = self.tables()
+        index = self.table_index(scales)
+        sym = decode(bitstream.streams[""], index, tables)
+        return self.dequantize(sym, means, scales.device)
