@@ -53,7 +53,8 @@ def main() -> None:
     scale_table = default_scale_table().double().numpy()
     n = args.symbols
     scales = np.exp(rng.uniform(np.log(0.11), np.log(20.0), n))
-    index = np.minimum(np.searchsorted(scale_table, scales), len(scale_table) - 1).astype(np.int32)
+    boundaries = np.sqrt(scale_table[1:] * scale_table[:-1])
+    index = np.searchsorted(boundaries, scales).astype(np.int32)  # nearest table in the log domain
     symbols = np.round(rng.normal(0.0, scales)).astype(np.int32)
     outliers = rng.random(n) < 1e-4
     symbols[outliers] = rng.integers(-5000, 5000, int(outliers.sum()))
@@ -65,7 +66,7 @@ def main() -> None:
     dec_s, decoded = best_of(lambda: decode(data, index, tables), args.repeats)
     assert np.array_equal(decoded, symbols), "omnicodec round trip failed"
 
-    cdfs = [tables.cdf[t, : tables.lengths[t] + 1].tolist() for t in range(tables.num_tables)]
+    cdfs = [tables.row(t).tolist() for t in range(tables.num_tables)]
     cdf_lengths = (tables.lengths + 1).tolist()
     offsets = tables.offsets.tolist()
 

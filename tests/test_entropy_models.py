@@ -80,11 +80,14 @@ def test_gaussian_round_trip_and_rate():
     assert 8 * len(stream.streams[""]) <= 1.01 * ideal + 64
 
 
-def test_gaussian_table_index_picks_the_next_larger_scale():
+def test_gaussian_table_index_picks_the_nearest_scale_in_log_domain():
     gc = GaussianConditional()
     table = gc.scale_table
-    idx = gc.table_index(torch.stack([table[0] / 2, table[3], table[3] * 1.001, table[-1] * 10]))
-    np.testing.assert_array_equal(idx, [0, 3, 4, len(table) - 1])
+    ratio = float(table[1] / table[0])
+    probes = torch.stack(
+        [table[0] / 2, table[3], table[3] * ratio**0.4, table[3] * ratio**0.6, table[-1] * 10]
+    )
+    np.testing.assert_array_equal(gc.table_index(probes), [0, 3, 3, 4, len(table) - 1])
 
 
 def test_gaussian_training_passes_ste_rounding_to_the_decoder():

@@ -29,10 +29,19 @@ def test_quantize_pmf_sums_and_floors():
 
 
 def test_tables_reject_bad_layout():
-    with pytest.raises(CodingError):
-        CdfTables(np.array([[0, 5, 3, 1 << 16]]), [3], [0])  # not increasing
-    with pytest.raises(CodingError):
-        CdfTables(np.array([[0, 5, 1 << 15]]), [2], [0])  # does not end at 2**precision
+    CdfTables(np.array([0, 5, 1 << 16, 0, 9, 1 << 16]), [2, 2], [0, 0])  # valid
+    with pytest.raises(CodingError, match="increasing"):
+        CdfTables(np.array([0, 5, 3, 1 << 16]), [3], [0])
+    with pytest.raises(CodingError, match="2\\*\\*precision"):
+        CdfTables(np.array([0, 5, 1 << 15]), [2], [0])
+    with pytest.raises(CodingError, match="length"):
+        CdfTables(np.array([0, 5, 1 << 16, 0]), [2], [0])
+
+
+def test_rows_are_stored_back_to_back():
+    tables = build_tables([np.array([0.5, 0.5]), np.full(6, 1 / 6)], [0, -3])
+    assert tables.cdf.shape == (3 + 7 + 2,)  # rows of 2+1 and 6+1 symbols, +1 entry each
+    np.testing.assert_allclose(tables.probabilities(1)[:6].sum(), 1.0, atol=1e-3)
 
 
 @settings(max_examples=40, deadline=None)

@@ -3,9 +3,11 @@
 A table set holds ``n`` discrete distributions. Table ``t`` describes the integer values
 ``offsets[t] .. offsets[t] + lengths[t] - 2``; its last symbol (index ``lengths[t] - 1``)
 is the *escape* that announces a value outside that range (see :mod:`.range_coder`).
-Each distribution is stored as a cumulative count ``cdf[t, 0..lengths[t]]`` with
-``cdf[t, 0] == 0`` and ``cdf[t, lengths[t]] == 2**precision``; every symbol has a count of
-at least one, so every value stays codable.
+Each distribution is a cumulative count of ``lengths[t] + 1`` entries, from 0 to
+``2**precision``; every symbol has a count of at least one, so every value stays codable.
+The rows are stored back to back in one flat int32 array ``cdf`` (row ``t`` starts at
+``starts[t]``): a Gaussian scale table mixes rows of 3 and of 3000 entries, and padding
+every row to the longest would multiply the size by seven.
 
 Tables are built once, when a model is frozen or exported, from probability mass functions
 computed in float64. They are shipped as int32 arrays inside the weights and never rebuilt by
@@ -60,17 +62,18 @@ def quantize_pmf(probabilities: np.ndarray, precision: int = DEFAULT_PRECISION) 
 class CdfTables:
     """A set of integer CDF tables (see the module docstring for the layout)."""
 
-    cdf: np.ndarray  # int32 [n_tables, max_length + 1]
+    cdf: np.ndarray  # int32 [sum(lengths + 1)], the rows back to back
     lengths: np.ndarray  # int32 [n_tables], symbols per table including the escape
     offsets: np.ndarray  # int32 [n_tables], the value coded by symbol 0
     precision: int = DEFAULT_PRECISION
     _models: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.cdf = np.ascontiguousarray(self.cdf, dtype=np.int32)
+        self.cdf = np.ascontiguousarray(self.cdf, dtype=np.int32).reshape(-1)
         self.lengths = np.ascontiguousarray(self.lengths, dtype=np.int32).reshape(-1)
         self.offsets = np.ascontiguousarray(self.offsets, dtype=np.int32).reshape(-1)
         self.precision = int(self.precision)
+        self.starts = (np.cumsum(self.lengths.astype(np.int64) + 1) - (self.lengths.astype(np.int64) + 1))
         self.validate()
 
     @property
@@ -80,26 +83,33 @@ class CdfTables:
     def validate(self) -> None:
         """Check the invariants the coder relies on; raise :class:`CodingError` if broken."""
         n = self.num_tables
-        if self.cdf.ndim != 2 or self.cdf.shape[0] != n or self.offsets.shape[0] != n:
-            raise CodingError("CDF tables have inconsistent shapes")
+        if self.offsets.shape[0] != n:
+            raise CodingError("CDF tables need one offset per table")
         if not 1 <= self.precision <= MAX_PRECISION:
             raise CodingError(f"table precision {self.precision} is out of range")
+        if np.any(self.lengths < 2):
+            raise CodingError("every CDF table needs at least one value and the escape")
+        if self.cdf.shape[0] != int(np.sum(self.lengths.astype(np.int64) + 1)):
+            raise CodingError("CDF array length does not match the table lengths")
         if n == 0:
             return
-        if np.any(self.lengths < 2) or np.any(self.lengths > self.cdf.shape[1] - 1):
-            raise CodingError("CDF table lengths are out of range")
-        rows = np.arange(n)
-        if np.any(self.cdf[:, 0] != 0) or np.any(self.cdf[rows, self.lengths] != 1 << self.precision):
+        ends = self.starts + self.lengths
+        if np.any(self.cdf[self.starts] != 0) or np.any(self.cdf[ends] != 1 << self.precision):
             raise CodingError("CDF tables do not start at 0 and end at 2**precision")
-        diffs = np.diff(self.cdf.astype(np.int64), axis=1)
-        valid = np.arange(self.cdf.shape[1] - 1)[None, :] < self.lengths[:, None]
-        if np.any(diffs[valid] < 1):
+        steps = np.diff(self.cdf.astype(np.int64))
+        inside = np.ones(steps.shape[0], dtype=bool)
+        inside[ends[:-1]] = False  # the step from one row's end to the next row's start
+        if np.any(steps[inside] < 1):
             raise CodingError("CDF tables must be strictly increasing over their support")
+
+    def row(self, t: int) -> np.ndarray:
+        """The cumulative counts of table ``t`` (``lengths[t] + 1`` entries)."""
+        start = int(self.starts[t])
+        return self.cdf[start : start + int(self.lengths[t]) + 1]
 
     def probabilities(self, t: int) -> np.ndarray:
         """The exact float64 probabilities of table ``t`` (counts / 2**precision)."""
-        row = self.cdf[t, : self.lengths[t] + 1].astype(np.int64)
-        return np.diff(row).astype(np.float64) / float(1 << self.precision)
+        return np.diff(self.row(t).astype(np.int64)).astype(np.float64) / float(1 << self.precision)
 
     def model(self, t: int):
         """constriction's categorical model of table ``t`` (built lazily, then cached)."""
@@ -112,7 +122,7 @@ class CdfTables:
         return m
 
     def bits(self, symbols: np.ndarray, table_index: np.ndarray) -> float:
-        """Information content in bits of in-support ``symbols`` under these tables.
+        """Information content in bits of ``symbols`` under these tables.
 
         Escaped values are charged their escape symbol only; the coder adds their payload.
         """
@@ -120,7 +130,8 @@ class CdfTables:
         idx = np.asarray(symbols, dtype=np.int64).ravel() - self.offsets[t]
         last = self.lengths[t].astype(np.int64) - 1
         idx = np.where((idx < 0) | (idx >= last), last, idx)
-        counts = self.cdf[t, idx + 1].astype(np.int64) - self.cdf[t, idx]
+        pos = self.starts[t] + idx
+        counts = self.cdf[pos + 1].astype(np.int64) - self.cdf[pos]
         return float(np.sum(self.precision - np.log2(counts)))
 
 
@@ -143,10 +154,6 @@ def build_tables(
         tail = max(1.0 - float(pmf.sum()), 0.0)
         rows.append(quantize_pmf(np.concatenate([pmf, [tail]]), precision))
     lengths = np.array([r.size for r in rows], dtype=np.int32)
-    width = int(lengths.max()) + 1 if rows else 2
-    cdf = np.zeros((len(rows), width), dtype=np.int64)
-    for t, counts in enumerate(rows):
-        c = np.concatenate([[0], np.cumsum(counts)])
-        cdf[t, : c.size] = c
-        cdf[t, c.size :] = c[-1]  # pad with the total so rows stay monotone
-    return CdfTables(cdf.astype(np.int32), lengths, np.asarray(offsets, dtype=np.int32), precision)
+    cdf = [np.concatenate([[0], np.cumsum(counts)]) for counts in rows]
+    flat = np.concatenate(cdf).astype(np.int32) if cdf else np.zeros(0, dtype=np.int32)
+    return CdfTables(flat, lengths, np.asarray(offsets, dtype=np.int32), precision)

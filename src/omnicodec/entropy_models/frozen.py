@@ -30,7 +30,7 @@ class FrozenTables(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_buffer("_cdf", torch.zeros(0, 0, dtype=torch.int32))
+        self.register_buffer("_cdf", torch.zeros(0, dtype=torch.int32))
         self.register_buffer("_cdf_lengths", torch.zeros(0, dtype=torch.int32))
         self.register_buffer("_offsets", torch.zeros(0, dtype=torch.int32))
         self.register_buffer("_precision", torch.zeros(1, dtype=torch.int32))
