@@ -1,0 +1,6 @@
+"""Training with PyTorch Lightning (codecs never import this package)."""
+
+from .data import ImageFolderDataModule
+from .lit import LitCodec
+
+__all__ = ["ImageFolderDataModule", "LitCodec"]

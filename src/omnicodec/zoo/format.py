@@ -1,0 +1,139 @@
+"""The weights format: ``NAME.safetensors`` (tensors) + ``NAME.json`` (everything else).
+
+The JSON entry holds the codec id and config that rebuild the codec, its quality, the
+sha256 of the safetensors file, and measured results. Parameters may be stored in float16
+to keep files small; buffers (integer CDF tables, constants) keep their dtype. Because the
+tables must describe exactly the parameters a decoder will load, export rounds the
+parameters to the storage dtype *first* and builds the tables afterwards.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+
+from ..codecs import Codec, create_codec
+from ..errors import WeightsError
+from ..fileio import atomic_write_bytes
+
+FORMAT_NAME = "omnicodec-weights"
+FORMAT_VERSION = 1
+SHA_PREFIX_LEN = 16
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def save_weights(
+    codec: Codec,
+    out_dir: str | Path,
+    name: str,
+    quality: int,
+    dtype: str = "float16",
+    extra: dict | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Round, freeze and write ``codec`` as ``out_dir/name.{safetensors,json}``; returns the JSON path."""
+    if dtype not in ("float16", "float32"):
+        raise WeightsError(f"dtype must be float16 or float32, got {dtype!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensor_path, entry_path = out_dir / f"{name}.safetensors", out_dir / f"{name}.json"
+    for p in (tensor_path, entry_path):
+        if p.exists() and not overwrite:
+            raise WeightsError(f"{p} exists; choose another name or allow overwriting")
+
+    codec = copy.deepcopy(codec).cpu().float().eval()
+    store = getattr(torch, dtype)
+    for p in codec.parameters():
+        p.copy_(p.to(store).float())
+    codec.freeze()
+    param_names = {n for n, _ in codec.named_parameters()}
+    state = {
+        k: (v.to(store) if k in param_names else v).contiguous()
+        for k, v in codec.state_dict().items()
+    }
+    data = save(state, metadata={"format": FORMAT_NAME, "codec_id": codec.codec_id})
+    digest = hashlib.sha256(data).hexdigest()
+    atomic_write_bytes(tensor_path, data)
+    entry = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "codec_id": codec.codec_id,
+        "config": codec.config(),
+        "quality": int(quality),
+        "weights_file": tensor_path.name,
+        "sha256": digest,
+        "dtype": dtype,
+        "parameters": sum(p.numel() for p in codec.parameters()),
+    }
+    entry.update(extra or {})
+    atomic_write_bytes(entry_path, (json.dumps(entry, indent=2) + "\n").encode())
+    return entry_path
+
+
+def read_entry(entry_path: str | Path) -> dict:
+    entry_path = Path(entry_path)
+    try:
+        entry = json.loads(entry_path.read_text())
+    except FileNotFoundError:
+        raise WeightsError(f"weights entry {entry_path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"cannot read weights entry {entry_path}: {exc}") from exc
+    if not isinstance(entry, dict) or entry.get("format") != FORMAT_NAME:
+        raise WeightsError(f"{entry_path} is not an omnicodec weights entry")
+    if entry.get("version", 0) > FORMAT_VERSION:
+        raise WeightsError(f"{entry_path} uses weights format {entry['version']}; upgrade omnicodec")
+    for key in ("codec_id", "config", "quality", "weights_file", "sha256"):
+        if key not in entry:
+            raise WeightsError(f"{entry_path} lacks the field {key!r}")
+    entry["_path"] = str(entry_path)
+    return entry
+
+
+def load_entry(entry: dict, device: str | torch.device = "cpu") -> Codec:
+    """Build the codec of a weights entry and load its tensors after checking the sha256."""
+    tensor_path = Path(entry["_path"]).parent / entry["weights_file"]
+    if not tensor_path.is_file():
+        raise WeightsError(f"weights file {tensor_path} is missing")
+    digest = sha256_file(tensor_path)
+    if digest != entry["sha256"]:
+        raise WeightsError(
+            f"weights file {tensor_path} fails its sha256 check (expected {entry['sha256'][:16]}…, got {digest[:16]}…)"
+        )
+    try:
+        state = load_file(str(tensor_path))
+    except (SafetensorError, OSError) as exc:
+        raise WeightsError(f"cannot read {tensor_path}: {exc}") from exc
+    codec = create_codec(entry["codec_id"], entry["config"])
+    params = {n for n, _ in codec.named_parameters()}
+    state = {k: (v.float() if k in params else v) for k, v in state.items()}
+    try:
+        codec.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"{tensor_path} does not match codec {entry['codec_id']}: {exc}") from exc
+    codec.weights_sha256 = digest
+    codec.quality = int(entry["quality"])
+    return codec.to(device).eval()
+
+
+def load_file_entry(path: str | Path, device: str | torch.device = "cpu") -> Codec:
+    """Load exported weights from their JSON entry (or the ``.safetensors`` next to it)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        path = path.with_suffix(".json")
+    return load_entry(read_entry(path), device)
+
+

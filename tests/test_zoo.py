@@ -1,0 +1,64 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+from conftest import smooth_images
+from omnicodec import zoo
+from omnicodec.errors import StaleTablesError, UnknownCodecError, WeightsError
+
+
+def test_shipped_default_loads_and_is_small():
+    entry = zoo.default_entry("image")
+    assert entry["codec_id"] == "image/hyperprior"
+    tensor_file = zoo.WEIGHTS_DIR / entry["weights_file"]
+    assert tensor_file.stat().st_size <= 8 * 1024 * 1024
+    codec = zoo.load(entry["codec_id"], entry["quality"])
+    assert codec.weights_sha256 == entry["sha256"]
+    assert not codec.training
+    bitstream = codec.compress(smooth_images(1, 64))
+    assert set(bitstream.streams) == {"y", "z"}
+
+
+def test_exported_weights_reload_exactly(tiny_codec, tiny_weights):
+    loaded = zoo.load_file_entry(tiny_weights)
+    x = smooth_images(1, 64, seed=3)
+    # the export rounded parameters to float16 and re-froze the tables: the loaded model
+    # decodes its own streams exactly and stays close to the float32 original
+    bitstream = loaded.compress(x)
+    torch.testing.assert_close(loaded.decompress(bitstream), loaded(x).x_hat.clamp(0, 1), rtol=0, atol=1e-5)
+    torch.testing.assert_close(loaded(x).x_hat, tiny_codec(x).x_hat, rtol=0, atol=0.02)
+
+
+def test_tampered_weights_fail_the_hash(tmp_path, tiny_weights):
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(tiny_weights.with_suffix(suffix), tmp_path)
+    tensors = tmp_path / tiny_weights.with_suffix(".safetensors").name
+    data = bytearray(tensors.read_bytes())
+    data[-1] ^= 0xFF
+    tensors.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        zoo.load_file_entry(tmp_path / tiny_weights.name)
+
+
+def test_missing_or_foreign_entries(tmp_path, tiny_weights):
+    with pytest.raises(WeightsError, match="does not exist"):
+        zoo.load_file_entry(tmp_path / "none.json")
+    (tmp_path / "x.json").write_text(json.dumps({"hello": 1}))
+    with pytest.raises(WeightsError, match="not an omnicodec weights entry"):
+        zoo.load_file_entry(tmp_path / "x.json")
+    with pytest.raises(UnknownCodecError):
+        zoo.load("image/unknown")
+    with pytest.raises(WeightsError, match="no shipped quality"):
+        zoo.load("image/hyperprior", 99)
+
+
+def test_modified_parameters_make_tables_stale(tiny_weights):
+    codec = zoo.load_file_entry(tiny_weights)
+    with torch.no_grad():
+        codec.latent.entropy_bottleneck.quantiles.add_(0.5)
+    with pytest.raises(StaleTablesError):
+        codec.compress(smooth_images(1, 64))
+    codec.freeze()
+    codec.compress(smooth_images(1, 64))
