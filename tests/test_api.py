@@ -1,0 +1,78 @@
+"""compress_file / decompress_file on real files: sizes, damage, and the Python API."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from conftest import smooth_images
+from omnicodec import compress_file, decompress_file, zoo
+from omnicodec.coding import container
+from omnicodec.errors import OmnicodecError, WeightsMismatchError
+
+
+def as_tensor(path):
+    return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+
+
+@pytest.fixture(scope="module")
+def image_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("img") / "smooth.png"
+    array = (smooth_images(1, 160, seed=11)[0, :, :120].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def test_file_size_is_the_estimate_plus_the_header(tmp_path, image_file, tiny_weights):
+    result = compress_file(image_file, tmp_path / "a.omc", weights=tiny_weights)
+    data = (tmp_path / "a.omc").read_bytes()
+    assert result.num_bytes == len(data)
+    parsed = container.unpack(data)
+    codec = zoo.load_file_entry(tiny_weights)
+    x = as_tensor(image_file)
+    with torch.no_grad():
+        estimate = sum((-torch.log2(lik)).sum().item() for lik in codec(x).likelihoods.values())
+    payload = sum(len(c) for c in parsed.chunks.values())
+    framing = len(data) - payload  # magic, version, JSON header, chunk names and lengths, CRC
+    assert framing < 700
+    assert abs(8 * payload - estimate) <= 0.01 * estimate + 64 * len(parsed.chunks)
+    assert result.bpp == pytest.approx(8 * len(data) / (120 * 160))
+
+
+def test_decoded_file_equals_the_codec_reconstruction(tmp_path, image_file, tiny_weights):
+    compress_file(image_file, tmp_path / "a.omc", weights=tiny_weights)
+    decompress_file(tmp_path / "a.omc", tmp_path / "a.png", weights=tiny_weights)
+    codec = zoo.load_file_entry(tiny_weights)
+    x = as_tensor(image_file)
+    with torch.no_grad():
+        expected = (codec(x).x_hat.clamp(0, 1)[0] * 255).round().byte().permute(1, 2, 0).numpy()
+    decoded = np.asarray(Image.open(tmp_path / "a.png"))
+    assert np.abs(decoded.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_other_weights_are_refused(tmp_path, image_file, tiny_weights):
+    compress_file(image_file, tmp_path / "a.omc", weights=tiny_weights)
+    with pytest.raises(WeightsMismatchError, match="weights"):
+        decompress_file(tmp_path / "a.omc", tmp_path / "a.png")  # the shipped default is another model
+    assert not (tmp_path / "a.png").exists()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_real_files_raise_named_errors(tmp_path_factory, image_file, tiny_weights, data):
+    folder = tmp_path_factory.mktemp("fuzz")
+    good = folder / "good.omc"
+    compress_file(image_file, good, weights=tiny_weights)
+    raw = bytearray(good.read_bytes())
+    if data.draw(st.booleans()):
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        raw[pos] = (raw[pos] + data.draw(st.integers(1, 255))) % 256
+    else:
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1))]
+    bad = folder / "bad.omc"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(OmnicodecError):
+        decompress_file(bad, folder / "out.png", weights=tiny_weights)
+    assert not (folder / "out.png").exists()

@@ -1,0 +1,142 @@
+"""The command line on committed fixtures.
+
+Most tests call ``omnicodec.cli.main`` in-process (fast); one runs the installed
+``python -m omnicodec.cli`` in a subprocess to check the real exit code and stderr.
+"""
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import FIXTURES
+
+SMALL = FIXTURES / "small.png"
+
+
+def run(*args):
+    from omnicodec.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse usage errors
+            code = exc.code
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def run_subprocess(*args):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run(
+        [sys.executable, "-m", "omnicodec.cli", *map(str, args)], capture_output=True, text=True, env=env
+    )
+
+
+def assert_clean_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("omnicodec: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255**2 / mse)
+
+
+def test_round_trip_with_the_default_model(tmp_path):
+    out, back = tmp_path / "small.omc", tmp_path / "small.png"
+    r = run("compress", SMALL, out)
+    assert r.returncode == 0, r.stderr
+    assert "bpp" in r.stdout and "bits" in r.stdout
+    r = run("decompress", out, back)
+    assert r.returncode == 0, r.stderr
+    original = np.asarray(Image.open(SMALL).convert("RGB"))
+    decoded = np.asarray(Image.open(back))
+    assert decoded.shape == original.shape
+    assert psnr(original, decoded) > 20
+    info = run("info", out)
+    assert info.returncode == 0 and '"codec": "image/hyperprior"' in info.stdout
+
+
+def test_round_trip_with_exported_weights(tmp_path, tiny_weights):
+    out, back = tmp_path / "a.omc", tmp_path / "a.png"
+    assert run("compress", SMALL, out, "--weights", tiny_weights).returncode == 0
+    # without the weights the decoder cannot know the model, and says so
+    assert_clean_error(run("decompress", out, back), "not shipped", "--weights")
+    assert not back.exists()
+    assert run("decompress", out, back, "--weights", tiny_weights).returncode == 0
+    assert Image.open(back).size == Image.open(SMALL).size
+
+
+def test_existing_output_needs_force(tmp_path):
+    out = tmp_path / "x.omc"
+    out.write_bytes(b"precious")
+    assert_clean_error(run("compress", SMALL, out), "exists", "--force")
+    assert out.read_bytes() == b"precious"
+    assert run("compress", SMALL, out, "--force").returncode == 0
+    assert out.read_bytes()[:4] == b"\x89OMC"
+    png = tmp_path / "x.png"
+    png.write_bytes(b"keep")
+    assert_clean_error(run("decompress", out, png), "exists")
+    assert png.read_bytes() == b"keep"
+    assert run("decompress", out, png, "--force").returncode == 0
+
+
+def test_real_process_exit_codes(tmp_path):
+    out = tmp_path / "s.omc"
+    ok = run_subprocess("compress", SMALL, out)
+    assert ok.returncode == 0, ok.stderr
+    assert "bpp" in ok.stdout
+    bad = run_subprocess("decompress", SMALL, tmp_path / "s.png")
+    assert_clean_error(bad, "not an omnicodec file")
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_clean_errors_for_bad_inputs(tmp_path):
+    assert_clean_error(run("compress", tmp_path / "missing.png", tmp_path / "o.omc"), "no such file")
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    assert_clean_error(run("compress", text, tmp_path / "o.omc"), "not an image")
+    assert_clean_error(run("decompress", text, tmp_path / "o.png"), "not an omnicodec file")
+    assert_clean_error(run("decompress", tmp_path / "missing.omc", tmp_path / "o.png"), "no such file")
+    assert not (tmp_path / "o.omc").exists() and not (tmp_path / "o.png").exists()
+
+
+def test_truncated_and_corrupted_files_leave_no_output(tmp_path):
+    good = tmp_path / "good.omc"
+    assert run("compress", SMALL, good).returncode == 0
+    data = good.read_bytes()
+    truncated = tmp_path / "cut.omc"
+    truncated.write_bytes(data[: len(data) // 2])
+    assert_clean_error(run("decompress", truncated, tmp_path / "cut.png"), "truncated")
+    corrupt = tmp_path / "bad.omc"
+    corrupt.write_bytes(data[:-20] + bytes([data[-20] ^ 1]) + data[-19:])
+    assert_clean_error(run("decompress", corrupt, tmp_path / "bad.png"), "corrupt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.omc", "cut.omc", "good.omc"]
+
+
+def test_unsupported_output_format(tmp_path):
+    good = tmp_path / "good.omc"
+    assert run("compress", SMALL, good).returncode == 0
+    assert_clean_error(run("decompress", good, tmp_path / "out.xyz"), "cannot write images")
+
+
+def test_list_shows_codecs_and_shipped_weights():
+    r = run("list")
+    assert r.returncode == 0
+    assert "image/hyperprior" in r.stdout and "(default)" in r.stdout
+
+
+@pytest.mark.parametrize("bad", [["compress"], ["nope"], ["compress", "a", "b", "--quality", "x"]])
+def test_usage_errors_exit_nonzero(bad):
+    assert run(*bad).returncode == 2
