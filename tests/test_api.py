@@ -76,3 +76,23 @@ def test_damaged_real_files_raise_named_errors(tmp_path_factory, image_file, tin
     with pytest.raises(OmnicodecError):
         decompress_file(bad, folder / "out.png", weights=tiny_weights)
     assert not (folder / "out.png").exists()
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda h: h["shapes"].update(z=[1, 16, 4000, 4000]),  # a huge declared latent
+        lambda h: h["side_info"].update(size=[5, 5]),
+        lambda h: h["media"].update(height=10**6, width=10**6),
+        lambda h: h.pop("shapes"),
+        lambda h: h["coder"].update(name="another-coder"),
+    ],
+)
+def test_crafted_headers_with_valid_crc_are_refused(tmp_path, image_file, tiny_weights, edit):
+    compress_file(image_file, tmp_path / "a.omc", weights=tiny_weights)
+    parsed = container.unpack((tmp_path / "a.omc").read_bytes())
+    edit(parsed.header)
+    (tmp_path / "b.omc").write_bytes(container.pack(parsed.header, parsed.chunks))
+    with pytest.raises(OmnicodecError):
+        decompress_file(tmp_path / "b.omc", tmp_path / "b.png", weights=tiny_weights)
+    assert not (tmp_path / "b.png").exists()

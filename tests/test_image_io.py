@@ -29,8 +29,8 @@ CASES = [
     ("rgba.png", "RGBA", "RGB", "alpha channel dropped"),
     ("la.png", "LA", "RGB", "alpha channel dropped"),
     ("palette.png", "P", "RGB", "converted to RGB"),
-    ("deep.png", "I;16", "L", "scaled to 8 bits"),
-    ("float.tif", "F", "L", "scaled to 8 bits"),
+    ("deep.png", "I;16", "L", "16-bit grayscale scaled to 8 bits"),
+    ("float.tif", "F", "L", "float grayscale in [0, 1] scaled to 8 bits"),
     ("cmyk.jpg", "CMYK", "RGB", "converted to RGB"),
     ("bw.png", "1", "RGB", "converted to RGB"),
 ]
@@ -51,6 +51,16 @@ def test_conversions_are_stated_and_round_trip(tmp_path, tiny_weights, name, mod
     decompress_file(tmp_path / "c.omc", tmp_path / "d.png", weights=tiny_weights)
     back = Image.open(tmp_path / "d.png")
     assert back.size == (20, 13) and back.mode == out_mode
+
+
+def test_deep_grayscale_values(tmp_path):
+    Image.fromarray(np.array([[0, 65535], [257, 32896]], dtype=np.uint16)).save(tmp_path / "d.png")
+    array, _ = read_image(tmp_path / "d.png")
+    np.testing.assert_array_equal(array[..., 0], [[0, 255], [1, 128]])
+    Image.fromarray(np.array([[-5.0, 5.0]], dtype=np.float32), "F").save(tmp_path / "f.tif")
+    array, info = read_image(tmp_path / "f.tif")
+    np.testing.assert_array_equal(array[..., 0], [[0, 255]])
+    assert "stretched from [-5, 5]" in info.notes[0]
 
 
 def test_exif_orientation_is_applied(tmp_path):

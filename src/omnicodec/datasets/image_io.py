@@ -4,7 +4,8 @@ The image codecs code 8-bit RGB. :func:`read_image` converts whatever Pillow ope
 says what it did, so the CLI can state it and the container can record it:
 
 - RGB: used as is.  L (grayscale): repeated into three channels; decoded back to grayscale.
-- 16-bit or 32-bit grayscale (I;16, I, F): scaled to 8 bits; decoded as 8-bit grayscale.
+- 16-bit grayscale: divided by 257; float grayscale in [0, 1]: times 255; other 32-bit
+  grayscale: stretched from its minimum..maximum to 0..255. Decoded as 8-bit grayscale.
 - RGBA / LA / PA and palette images with transparency: the alpha channel is dropped.
 - P (palette), CMYK, YCbCr, LAB, HSV, 1-bit: converted to RGB by Pillow.
 - An EXIF orientation tag is applied, so the pixels are stored upright.
@@ -50,14 +51,18 @@ class ImageInfo:
         }
 
 
-def _to_uint8_gray(im: Image.Image) -> Image.Image:
-    a = np.asarray(im, dtype=np.float64)
-    if im.mode == "F":
-        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-        a = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
+def _to_uint8_gray(im: Image.Image) -> tuple[Image.Image, str]:
+    """Scale deep grayscale to 8 bits; returns the image and how it was scaled."""
+    a = np.nan_to_num(np.asarray(im, dtype=np.float64))
+    lo, hi = float(a.min(initial=0.0)), float(a.max(initial=0.0))
+    if im.mode.startswith("I;16") or (im.mode == "I" and lo >= 0 and hi <= 65535):
+        a, how = a / 257.0, "16-bit grayscale scaled to 8 bits"
+    elif im.mode == "F" and lo >= 0 and hi <= 1:
+        a, how = a * 255.0, "float grayscale in [0, 1] scaled to 8 bits"
     else:
-        a = a / 257.0 if a.max(initial=0) > 255 or im.mode == "I;16" else a
-    return Image.fromarray(np.clip(np.round(np.nan_to_num(a)), 0, 255).astype(np.uint8), "L")
+        a = (a - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(a)
+        how = f"{im.mode} grayscale stretched from [{lo:g}, {hi:g}] to 8 bits"
+    return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), "L"), how
 
 
 def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
@@ -87,9 +92,10 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
                 elif mode == "L":
                     rgb, output_mode = im.convert("RGB"), "L"
                     notes.append("grayscale coded as RGB, decoded as grayscale")
-                elif mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                    rgb, output_mode = _to_uint8_gray(im).convert("RGB"), "L"
-                    notes.append(f"{mode} grayscale scaled to 8 bits")
+                elif mode.startswith("I;16") or mode in ("I", "F"):
+                    gray, how = _to_uint8_gray(im)
+                    rgb, output_mode = gray.convert("RGB"), "L"
+                    notes.append(how)
                 elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
                     rgb = im.convert("RGBA").convert("RGB")
                     notes.append(f"{mode}: alpha channel dropped")

@@ -14,6 +14,7 @@ from torch import nn
 
 from ...coding import Bitstream
 from ...entropy_models import MeanScaleHyperprior
+from ...errors import CorruptFileError
 from ...layers import GDN, conv, deconv
 from ..base import Codec, CodecOutput
 from ..registry import register_codec
@@ -64,8 +65,15 @@ class HyperpriorImageCodec(Codec):
         bitstream.side_info["size"] = [int(h), int(w)]
         return bitstream
 
+    def stream_shapes(self, height: int, width: int) -> dict[str, list[int]]:
+        """Shapes of the ``z`` and ``y`` streams for one ``height``×``width`` image."""
+        ph, pw = -(-height // STRIDE) * STRIDE, -(-width // STRIDE) * STRIDE
+        return {"z": [1, self.N, ph // 64, pw // 64], "y": [1, self.M, ph // 16, pw // 16]}
+
     @torch.no_grad()
     def decompress(self, bitstream: Bitstream) -> torch.Tensor:
-        y_hat = self.latent.decompress(bitstream, self.device)
         h, w = bitstream.side_info["size"]
+        if bitstream.shapes != self.stream_shapes(h, w):
+            raise CorruptFileError(f"stream shapes {bitstream.shapes} do not fit a {w}x{h} image")
+        y_hat = self.latent.decompress(bitstream, self.device)
         return crop(self.g_s(y_hat), h, w).clamp_(0, 1)
