@@ -1,7 +1,10 @@
 """Entropy coding without torch: integer CDF tables, the range coder and the container."""
 
 from .bitstream import Bitstream
-from .range_coder import coder_identity, decode, encode
+from .range_coder import SymbolDecoder, SymbolEncoder, coder_identity, decode, encode
 from .tables import CdfTables, build_tables, quantize_pmf
 
-__all__ = ["Bitstream", "CdfTables", "build_tables", "quantize_pmf", "encode", "decode", "coder_identity"]
+__all__ = [
+    "Bitstream", "CdfTables", "SymbolDecoder", "SymbolEncoder", "build_tables", "coder_identity", "decode", "encode",
+    "quantize_pmf",
+]

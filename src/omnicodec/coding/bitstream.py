@@ -11,12 +11,14 @@ class Bitstream:
 
     ``streams`` are range-coded byte strings by name (``"y"``, ``"z"``...), ``shapes`` the
     tensor shapes the decoder needs to rebuild them, and ``side_info`` any other plain JSON
-    data (for example the original image size before padding).
+    data (for example the original image size before padding). ``stats`` reports on the
+    encoding (symbol counts, skip rate) and is not stored in files.
     """
 
     streams: dict[str, bytes] = field(default_factory=dict)
     shapes: dict[str, list[int]] = field(default_factory=dict)
     side_info: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)
 
     @property
     def num_bytes(self) -> int:

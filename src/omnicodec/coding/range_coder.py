@@ -1,10 +1,17 @@
 """Range coding of int32 symbols with per-symbol integer tables, on constriction.
 
-Layout of one stream (everything through one ``constriction.stream.queue`` range coder):
+A stream is written by one :class:`SymbolEncoder` (a ``constriction.stream.queue``
+range coder) through any number of :meth:`~SymbolEncoder.encode` calls, and read back by a
+:class:`SymbolDecoder` with the same sequence of calls. Calls let a latent codec code its
+latent in several passes (checkerboard anchors, then non-anchors; channel slices) in *one*
+stream, where the decoder needs the symbols of a pass to compute the tables of the next.
 
-1. the table symbols, grouped by table in increasing table order and, within a table,
-   in raster order of their positions. Grouping lets each table's symbols be coded with one
-   vectorised call; the decoder knows every position's table index, so it can regroup.
+Layout of one call:
+
+1. the symbols' table indices, grouped by table in increasing table order and, within a
+   table, in raster order of their positions. Grouping lets each table's symbols be coded
+   with one vectorised call; the decoder knows every position's table index, so it can
+   regroup.
 2. for every escaped value, in raster order: its bit length ``k`` (uniform over 0..32);
 3. then, for those escapes, the ``k`` bits below the leading one, most significant first
    (uniform bits). This is Elias-gamma coding of ``zigzag(value) + 1``, so any int32 round-trips.
@@ -56,89 +63,121 @@ def _grouping(t: np.ndarray, n_tables: int) -> tuple[np.ndarray, np.ndarray]:
     return order, counts
 
 
-def encode(symbols: np.ndarray, table_index: np.ndarray, tables: CdfTables) -> bytes:
-    """Encode integer ``symbols`` where position ``i`` uses table ``table_index[i]``."""
-    import constriction
+class SymbolEncoder:
+    """Accumulates symbols into one range-coded stream; :meth:`finish` returns its bytes."""
 
-    s = np.asarray(symbols)
-    if not np.issubdtype(s.dtype, np.integer):
-        raise CodingError(f"symbols must be integers, got {s.dtype}")
-    if s.shape != np.shape(table_index):
-        raise CodingError(f"symbols {s.shape} and table indices {np.shape(table_index)} differ in shape")
-    s = s.astype(np.int64).ravel()
-    if s.size and (s.min() < -(2**31) or s.max() > 2**31 - 1):
-        raise CodingError("symbols must fit in int32")
-    t = _flat_inputs(table_index, tables)
+    def __init__(self) -> None:
+        import constriction
 
-    escape = tables.lengths[t] - 1
-    idx = s - tables.offsets[t]
-    escaped = (idx < 0) | (idx >= escape)
-    idx = np.where(escaped, escape, idx).astype(np.int32)
+        self._constriction = constriction
+        self._encoder = constriction.stream.queue.RangeEncoder()
 
-    encoder = constriction.stream.queue.RangeEncoder()
-    order, counts = _grouping(t, tables.num_tables)
-    grouped = idx[order]
-    start = 0
-    for table, count in enumerate(counts):
-        if count:
-            encoder.encode(grouped[start : start + count], tables.model(table))
-            start += count
+    def encode(self, symbols: np.ndarray, table_index: np.ndarray, tables: CdfTables) -> None:
+        """Append integer ``symbols``; position ``i`` uses table ``table_index[i]``."""
+        model = self._constriction.stream.model
+        s = np.asarray(symbols)
+        if not np.issubdtype(s.dtype, np.integer):
+            raise CodingError(f"symbols must be integers, got {s.dtype}")
+        if s.shape != np.shape(table_index):
+            raise CodingError(f"symbols {s.shape} and table indices {np.shape(table_index)} differ in shape")
+        s = s.astype(np.int64).ravel()
+        if s.size and (s.min() < -(2**31) or s.max() > 2**31 - 1):
+            raise CodingError("symbols must fit in int32")
+        t = _flat_inputs(table_index, tables)
 
-    if escaped.any():
-        u = _zigzag(s[escaped]) + 1
-        nbits = (np.frexp(u.astype(np.float64))[1] - 1).astype(np.int32)  # floor(log2 u), exact
-        encoder.encode(nbits, constriction.stream.model.Uniform(_MAX_GAMMA_BITS + 1))
-        bits = _low_bits(u, nbits)
-        if bits.size:
-            encoder.encode(bits, constriction.stream.model.Uniform(2))
-    return encoder.get_compressed().astype("<u4").tobytes()
+        escape = tables.lengths[t] - 1
+        idx = s - tables.offsets[t]
+        escaped = (idx < 0) | (idx >= escape)
+        idx = np.where(escaped, escape, idx).astype(np.int32)
 
-
-def decode(data: bytes, table_index: np.ndarray, tables: CdfTables) -> np.ndarray:
-    """Decode the symbols of :func:`encode`; returns int32 with ``table_index``'s shape.
-
-    Raises :class:`DecodeError` when the data is malformed or not fully consumed.
-    """
-    import constriction
-
-    shape = np.shape(table_index)
-    t = _flat_inputs(table_index, tables)
-    if len(data) % 4:
-        raise DecodeError(f"a range-coded stream is a whole number of 32-bit words, got {len(data)} bytes")
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    try:
-        decoder = constriction.stream.queue.RangeDecoder(words)
         order, counts = _grouping(t, tables.num_tables)
-        grouped = np.empty(t.size, dtype=np.int32)
+        grouped = idx[order]
         start = 0
         for table, count in enumerate(counts):
             if count:
-                grouped[start : start + count] = decoder.decode(tables.model(table), int(count))
+                self._encoder.encode(grouped[start : start + count], tables.model(table))
                 start += count
-        idx = np.empty(t.size, dtype=np.int32)
-        idx[order] = grouped
 
-        escape = tables.lengths[t] - 1
-        escaped = idx == escape
-        values = (idx + tables.offsets[t]).astype(np.int64)
-        n_esc = int(escaped.sum())
-        if n_esc:
-            nbits = decoder.decode(constriction.stream.model.Uniform(_MAX_GAMMA_BITS + 1), n_esc)
-            nbits = nbits.astype(np.int64)
-            total = int(nbits.sum())
-            bits = decoder.decode(constriction.stream.model.Uniform(2), total) if total else np.zeros(0)
-            u = _from_low_bits(bits.astype(np.int64), nbits)
-            values[escaped] = _unzigzag(u - 1)
-        exhausted = decoder.maybe_exhausted()
-    except DecodeError:
-        raise
-    except Exception as exc:  # constriction reports malformed data with various types
-        raise DecodeError(f"range decoder failed: {exc}") from exc
-    if not exhausted:
-        raise DecodeError("stream holds more data than its symbols need (desynchronised or corrupt)")
-    if values.size and (values.min() < -(2**31) or values.max() > 2**31 - 1):
-        raise DecodeError("decoded value does not fit in int32")
-    return values.astype(np.int32).reshape(shape)
+        if escaped.any():
+            u = _zigzag(s[escaped]) + 1
+            nbits = (np.frexp(u.astype(np.float64))[1] - 1).astype(np.int32)  # floor(log2 u), exact
+            self._encoder.encode(nbits, model.Uniform(_MAX_GAMMA_BITS + 1))
+            bits = _low_bits(u, nbits)
+            if bits.size:
+                self._encoder.encode(bits, model.Uniform(2))
+
+    def finish(self) -> bytes:
+        return self._encoder.get_compressed().astype("<u4").tobytes()
+
+
+class SymbolDecoder:
+    """Reads a stream written by :class:`SymbolEncoder`, call by call.
+
+    Raises :class:`DecodeError` when the data is malformed; :meth:`finish` raises it when
+    the stream holds more than the calls consumed.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        import constriction
+
+        self._constriction = constriction
+        if len(data) % 4:
+            raise DecodeError(f"a range-coded stream is a whole number of 32-bit words, got {len(data)} bytes")
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        try:
+            self._decoder = constriction.stream.queue.RangeDecoder(words)
+        except Exception as exc:  # pragma: no cover - constriction accepts any word array
+            raise DecodeError(f"range decoder rejected the stream: {exc}") from exc
+
+    def decode(self, table_index: np.ndarray, tables: CdfTables) -> np.ndarray:
+        """Decode one :meth:`SymbolEncoder.encode` call; int32 with ``table_index``'s shape."""
+        model = self._constriction.stream.model
+        shape = np.shape(table_index)
+        t = _flat_inputs(table_index, tables)
+        try:
+            order, counts = _grouping(t, tables.num_tables)
+            grouped = np.empty(t.size, dtype=np.int32)
+            start = 0
+            for table, count in enumerate(counts):
+                if count:
+                    grouped[start : start + count] = self._decoder.decode(tables.model(table), int(count))
+                    start += count
+            idx = np.empty(t.size, dtype=np.int32)
+            idx[order] = grouped
+
+            escaped = idx == tables.lengths[t] - 1
+            values = (idx + tables.offsets[t]).astype(np.int64)
+            n_esc = int(escaped.sum())
+            if n_esc:
+                nbits = self._decoder.decode(model.Uniform(_MAX_GAMMA_BITS + 1), n_esc).astype(np.int64)
+                total = int(nbits.sum())
+                bits = self._decoder.decode(model.Uniform(2), total) if total else np.zeros(0)
+                u = _from_low_bits(bits.astype(np.int64), nbits)
+                values[escaped] = _unzigzag(u - 1)
+        except Exception as exc:  # constriction reports malformed data with various types
+            raise DecodeError(f"range decoder failed: {exc}") from exc
+        if values.size and (values.min() < -(2**31) or values.max() > 2**31 - 1):
+            raise DecodeError("decoded value does not fit in int32")
+        return values.astype(np.int32).reshape(shape)
+
+    def finish(self) -> None:
+        if not self._decoder.maybe_exhausted():
+            raise DecodeError("stream holds more data than its symbols need (desynchronised or corrupt)")
+
+
+def encode(symbols: np.ndarray, table_index: np.ndarray, tables: CdfTables) -> bytes:
+    """Encode integer ``symbols`` (one call) into a stream of its own."""
+    encoder = SymbolEncoder()
+    encoder.encode(symbols, table_index, tables)
+    return encoder.finish()
+
+
+def decode(data: bytes, table_index: np.ndarray, tables: CdfTables) -> np.ndarray:
+    """Decode a stream written by :func:`encode` and check that nothing is left over."""
+    decoder = SymbolDecoder(data)
+    values = decoder.decode(table_index, tables)
+    decoder.finish()
+    return values
 
 
 def _zigzag(v: np.ndarray) -> np.ndarray:

@@ -76,6 +76,12 @@ class CdfTables:
         self.starts = (np.cumsum(self.lengths.astype(np.int64) + 1) - (self.lengths.astype(np.int64) + 1))
         self.validate()
 
+    def __getstate__(self) -> dict:
+        # constriction's models cannot be pickled or deep-copied; they are rebuilt on demand
+        state = dict(self.__dict__)
+        state["_models"] = {}
+        return state
+
     @property
     def num_tables(self) -> int:
         return int(self.lengths.shape[0])

@@ -1,8 +1,21 @@
-"""nn.Modules that predict probabilities of latents and code them with frozen tables."""
+"""nn.Modules that predict probabilities of latents and code them with frozen tables.
 
+Entropy coders (factorized prior, Gaussian conditional) hold the integer tables; latent
+codecs compose them: a hyperprior around a conditional codec (mean-scale, checkerboard,
+channel-wise with LRP), optionally with a temporal prior (STEM), optionally with entropy skip.
+"""
+
+from .channelwise import ChannelwiseLatentCodec, elic_slices, equal_slices
+from .checkerboard import CheckerboardLatentCodec, anchor_mask
+from .conditional import ConditionalLatentCodec, LatentOutput, MeanScaleLatentCodec
 from .factorized import EntropyBottleneck
 from .frozen import FrozenTables
 from .gaussian import GaussianConditional, default_scale_table
-from .hyperprior import MeanScaleHyperprior
+from .hyperprior import HyperpriorLatentCodec, MeanScaleHyperprior, hyper_transforms
+from .spatiotemporal import SpatiotemporalLatentCodec
 
-__all__ = ["EntropyBottleneck", "FrozenTables", "GaussianConditional", "MeanScaleHyperprior", "default_scale_table"]
+__all__ = [
+    "ChannelwiseLatentCodec", "CheckerboardLatentCodec", "ConditionalLatentCodec", "EntropyBottleneck", "FrozenTables",
+    "GaussianConditional", "HyperpriorLatentCodec", "LatentOutput", "MeanScaleHyperprior", "MeanScaleLatentCodec",
+    "SpatiotemporalLatentCodec", "anchor_mask", "default_scale_table", "elic_slices", "equal_slices", "hyper_transforms",
+]

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from ..coding import Bitstream, CdfTables, build_tables, decode, encode
+from ..coding import Bitstream, CdfTables, SymbolDecoder, SymbolEncoder, build_tables
 from ..errors import CodingError
 from .frozen import FrozenTables, tensor_bytes
 from .ops import add_uniform_noise, lower_bound, round_ste, std_normal_cdf
@@ -31,6 +31,11 @@ class GaussianConditional(FrozenTables):
     ``quantization`` chooses what training passes on to the decoder transform: ``"ste"``
     (rounding around the mean with a straight-through gradient, Minnen & Singh 2020) or
     ``"noise"`` (additive uniform noise). The rate term always uses the noisy proxy.
+
+    Entropy skip (ECC): with ``skip_threshold`` τ > 0, elements whose predicted scale is
+    below τ are not coded at all and are reconstructed at their mean. The decoder computes
+    the same scales, so it knows which elements were skipped without any mask. Training
+    sees the same thing: zero rate and the mean as reconstruction at those elements.
     """
 
     def __init__(
@@ -39,6 +44,7 @@ class GaussianConditional(FrozenTables):
         tail_mass: float = 1e-9,
         precision: int = 16,
         quantization: str = "ste",
+        skip_threshold: float = 0.0,
     ) -> None:
         super().__init__()
         if quantization not in ("ste", "noise"):
@@ -50,6 +56,7 @@ class GaussianConditional(FrozenTables):
         self.tail_mass = float(tail_mass)
         self.precision = int(precision)
         self.quantization = quantization
+        self.skip_threshold = float(skip_threshold)
 
     @property
     def scale_bound(self) -> float:
@@ -65,6 +72,11 @@ class GaussianConditional(FrozenTables):
         lower = std_normal_cdf((-0.5 - values) / scales)
         return lower_bound(upper - lower, 1e-9)
 
+    def skip_mask(self, scales: torch.Tensor, tau: float | None = None) -> torch.Tensor | None:
+        """Elements that entropy skip leaves out (scale below τ), or None when skip is off."""
+        tau = self.skip_threshold if tau is None else float(tau)
+        return scales < tau if tau > 0 else None
+
     def forward(
         self, y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,6 +89,10 @@ class GaussianConditional(FrozenTables):
         else:
             y_hat = torch.round(y - means) + means
             likelihoods = self.likelihood(y_hat, scales, means)
+        skip = self.skip_mask(scales.detach())
+        if skip is not None:
+            likelihoods = torch.where(skip, torch.ones_like(likelihoods), likelihoods)
+            y_hat = torch.where(skip, means, y_hat)
         return y_hat, likelihoods
 
     # --- coding ---------------------------------------------------------------------------
@@ -122,18 +138,62 @@ class GaussianConditional(FrozenTables):
         out = torch.from_numpy(np.asarray(symbols, dtype=np.float32)).to(device)
         return out + means.float() if means is not None else out
 
-    def compress(
-        self, y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None
-    ) -> tuple[Bitstream, torch.Tensor]:
+    def encode_into(
+        self,
+        encoder: SymbolEncoder,
+        y: torch.Tensor,
+        scales: torch.Tensor,
+        means: torch.Tensor | None = None,
+        tau: float | None = None,
+    ) -> tuple[torch.Tensor, int]:
+        """Append ``y``'s symbols to ``encoder``; returns (``y_hat``, number of skipped elements)."""
         tables = self.tables()
         sym, index = self.symbols(y, scales, means)
-        data = encode(sym, index, tables)
-        return Bitstream({"": data}, {"": list(y.shape)}), self.dequantize(sym, means, y.device)
+        skip = self.skip_mask(scales, tau)
+        if skip is None:
+            encoder.encode(sym, index, tables)
+            return self.dequantize(sym, means, y.device), 0
+        keep = ~skip.cpu().numpy()
+        encoder.encode(sym[keep], index[keep], tables)
+        sym = np.where(keep, sym, 0)  # skipped elements sit at the mean
+        return self.dequantize(sym, means, y.device), int(keep.size - keep.sum())
+
+    def decode_from(
+        self,
+        decoder: SymbolDecoder,
+        scales: torch.Tensor,
+        means: torch.Tensor | None = None,
+        tau: float | None = None,
+    ) -> torch.Tensor:
+        """Read the symbols :meth:`encode_into` wrote for these (scales, means)."""
+        tables = self.tables()
+        index = self.table_index(scales)
+        skip = self.skip_mask(scales, tau)
+        if skip is None:
+            sym = decoder.decode(index, tables)
+        else:
+            keep = ~skip.cpu().numpy()
+            sym = np.zeros(index.shape, dtype=np.int32)
+            sym[keep] = decoder.decode(index[keep], tables)
+        return self.dequantize(sym, means, scales.device)
+
+    def compress(
+        self, y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None, tau: float | None = None
+    ) -> tuple[Bitstream, torch.Tensor]:
+        """Code ``y`` as a stream of its own (τ, if any, goes into the side info)."""
+        encoder = SymbolEncoder()
+        tau = self.skip_threshold if tau is None else float(tau)
+        y_hat, skipped = self.encode_into(encoder, y, scales, means, tau)
+        out = Bitstream({"": encoder.finish()}, {"": list(y.shape)})
+        if tau > 0:
+            out.side_info["skip_tau"] = tau
+        out.stats.update(symbols=y.numel(), skipped=skipped)
+        return out, y_hat
 
     def decompress(
         self, bitstream: Bitstream, scales: torch.Tensor, means: torch.Tensor | None = None
     ) -> torch.Tensor:
-        tables = self.tables()
-        index = self.table_index(scales)
-        sym = decode(bitstream.streams[""], index, tables)
-        return self.dequantize(sym, means, scales.device)
+        decoder = SymbolDecoder(bitstream.streams[""])
+        y_hat = self.decode_from(decoder, scales, means, bitstream.side_info.get("skip_tau", 0.0))
+        decoder.finish()
+        return y_hat

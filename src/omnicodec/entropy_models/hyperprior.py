@@ -1,11 +1,17 @@
-"""Mean-scale hyperprior latent codec (Ballé et al. 2018; Minnen et al. 2018, no context).
+"""Hyperprior latent codec (Ballé et al. 2018; Minnen et al. 2018) around any conditional codec.
 
-``z = h_a(y)`` is coded with a factorized prior; ``h_s(z_hat)`` predicts a scale and a mean
-for every element of ``y``, which is then coded with a Gaussian conditional. The encoder
-runs ``h_s`` on the *decoded* ``z_hat`` (integers), exactly what the decoder will see.
+``z = h_a(y)`` is coded with a factorized prior; ``side = h_s(z_hat)`` conditions a
+:class:`~.conditional.ConditionalLatentCodec` that codes ``y`` (mean-scale, checkerboard,
+channel-wise...). The encoder runs ``h_s`` on the *decoded* ``z_hat`` (integers), exactly
+what the decoder will see, and the conditional codec only ever conditions on decoded ``y``.
 
-The transforms are passed in, so codecs choose their own widths and layers and share this
-single implementation of the coding logic.
+With a ``temporal_prior`` network the codec becomes conditional on a *reference* latent
+(the previous decoded frame's ``y_hat`` for video): ``h_a`` sees ``[y, reference]`` and the
+side features gain ``temporal_prior(reference)`` (Sun et al. 2021). A missing reference
+(an intra frame) is a zero tensor, which resets the temporal state.
+
+Streams: ``"z"`` and ``"y"``, one range-coded stream each. With entropy skip on, the skip
+threshold τ is written to the side info and read back from it by the decoder.
 """
 
 from __future__ import annotations
@@ -13,48 +19,110 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..coding import Bitstream
+from ..coding import Bitstream, SymbolDecoder, SymbolEncoder
+from ..layers import conv_nd, deconv_nd
+from .conditional import ConditionalLatentCodec, MeanScaleLatentCodec
 from .factorized import EntropyBottleneck
 from .gaussian import GaussianConditional
 
 
-class MeanScaleHyperprior(nn.Module):
-    """Latent codec ``y -> (streams "z", "y")``.
-
-    ``h_s`` must output ``2 * C`` channels for a ``C``-channel ``y``: scales first, then means.
-    """
-
-    def __init__(self, h_a: nn.Module, h_s: nn.Module, z_channels: int, quantization: str = "ste") -> None:
+class HyperpriorLatentCodec(nn.Module):
+    def __init__(
+        self,
+        h_a: nn.Module,
+        h_s: nn.Module,
+        z_channels: int,
+        y_codec: ConditionalLatentCodec,
+        quantization: str = "ste",
+        skip_threshold: float = 0.0,
+        temporal_prior: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.h_a = h_a
         self.h_s = h_s
         self.entropy_bottleneck = EntropyBottleneck(z_channels)
-        self.gaussian_conditional = GaussianConditional(quantization=quantization)
+        self.gaussian_conditional = GaussianConditional(quantization=quantization, skip_threshold=skip_threshold)
+        self.y_codec = y_codec
+        self.temporal_prior = temporal_prior
 
-    def _params(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scales, means = self.h_s(z_hat).chunk(2, dim=1)
-        return scales, means
+    # --- shared steps ---------------------------------------------------------------------
 
-    def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        z = self.h_a(y)
+    def _reference(self, y: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor | None:
+        if self.temporal_prior is None:
+            if reference is not None:
+                raise ValueError("this latent codec takes no reference (it has no temporal prior)")
+            return None
+        return torch.zeros_like(y) if reference is None else reference  # None: intra frame, reset
+
+    def _hyper_input(self, y: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+        return y if reference is None else torch.cat([y, reference], dim=1)
+
+    def _side(self, z_hat: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+        side = self.h_s(z_hat)
+        return side if reference is None else torch.cat([side, self.temporal_prior(reference)], dim=1)
+
+    # --- contract -------------------------------------------------------------------------
+
+    def forward(self, y: torch.Tensor, reference: torch.Tensor | None = None):
+        """``(y_hat, {"y": likelihoods, "z": likelihoods}, means)``; ``means`` are the rounding centres."""
+        reference = self._reference(y, reference)
+        z = self.h_a(self._hyper_input(y, reference))
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        scales, means = self._params(z_hat)
-        y_hat, y_likelihoods = self.gaussian_conditional(y, scales, means)
-        return y_hat, {"y": y_likelihoods, "z": z_likelihoods}
+        out = self.y_codec(y, self._side(z_hat, reference), self.gaussian_conditional)
+        return out.y_hat, {"y": out.likelihoods, "z": z_likelihoods}, out.means
 
     @torch.no_grad()
-    def compress(self, y: torch.Tensor) -> tuple[Bitstream, torch.Tensor]:
-        z = self.h_a(y)
+    def compress(
+        self, y: torch.Tensor, reference: torch.Tensor | None = None, tau: float | None = None
+    ) -> tuple[Bitstream, torch.Tensor]:
+        reference = self._reference(y, reference)
+        tau = self.gaussian_conditional.skip_threshold if tau is None else float(tau)
+        z = self.h_a(self._hyper_input(y, reference))
         z_stream, z_hat = self.entropy_bottleneck.compress(z)
-        scales, means = self._params(z_hat)
-        y_stream, y_hat = self.gaussian_conditional.compress(y, scales, means)
+        encoder = SymbolEncoder()
+        y_hat, skipped = self.y_codec.encode(encoder, y, self._side(z_hat, reference), self.gaussian_conditional, tau)
         out = Bitstream()
         out.merge(z_stream, "z")
-        out.merge(y_stream, "y")
+        out.streams["y"] = encoder.finish()
+        out.shapes["y"] = list(y.shape)
+        if tau > 0:
+            out.side_info["skip_tau"] = tau
+        out.stats.update(y_symbols=y.numel(), y_skipped=skipped, skip_rate=skipped / max(y.numel(), 1))
         return out, y_hat
 
     @torch.no_grad()
-    def decompress(self, bitstream: Bitstream, device=None) -> torch.Tensor:
+    def decompress(self, bitstream: Bitstream, reference: torch.Tensor | None = None, device=None) -> torch.Tensor:
         z_hat = self.entropy_bottleneck.decompress(bitstream.select("z"), device)
-        scales, means = self._params(z_hat)
-        return self.gaussian_conditional.decompress(bitstream.select("y"), scales, means)
+        if self.temporal_prior is not None and reference is None:
+            reference = torch.zeros(bitstream.shapes["y"], device=z_hat.device)
+        side = self._side(z_hat, reference)
+        decoder = SymbolDecoder(bitstream.streams["y"])
+        y_hat = self.y_codec.decode(decoder, side, self.gaussian_conditional, bitstream.side_info.get("skip_tau", 0.0))
+        decoder.finish()
+        return y_hat
+
+
+class MeanScaleHyperprior(HyperpriorLatentCodec):
+    """The plain mean-scale hyperprior: ``h_s`` outputs scales and means directly."""
+
+    def __init__(self, h_a: nn.Module, h_s: nn.Module, z_channels: int, y_channels: int, **kwargs) -> None:
+        super().__init__(h_a, h_s, z_channels, MeanScaleLatentCodec(y_channels), **kwargs)
+
+
+def hyper_transforms(
+    y_channels: int, z_channels: int, side_channels: int, dims: int = 2, in_channels: int | None = None
+) -> tuple[nn.Module, nn.Module]:
+    """Default ``h_a`` (÷4 resolution, from ``in_channels``, default ``y_channels``) and ``h_s``
+    (×4, ending in ``side_channels``) for 1-D or 2-D latents; lengths must divide by 4."""
+    M, N = y_channels, z_channels
+    h_a = nn.Sequential(
+        conv_nd(dims, in_channels or M, N, 3), nn.LeakyReLU(inplace=True),
+        conv_nd(dims, N, N, 5, stride=2), nn.LeakyReLU(inplace=True),
+        conv_nd(dims, N, N, 5, stride=2),
+    )
+    h_s = nn.Sequential(
+        deconv_nd(dims, N, M), nn.LeakyReLU(inplace=True),
+        deconv_nd(dims, M, M * 3 // 2), nn.LeakyReLU(inplace=True),
+        conv_nd(dims, M * 3 // 2, side_channels, 3),
+    )
+    return h_a, h_s

@@ -45,7 +45,7 @@ class HyperpriorImageCodec(Codec):
             deconv(M, M * 3 // 2), nn.LeakyReLU(inplace=True),
             conv(M * 3 // 2, 2 * M, kernel_size=3, stride=1),
         )
-        self.latent = MeanScaleHyperprior(h_a, h_s, z_channels=N)
+        self.latent = MeanScaleHyperprior(h_a, h_s, z_channels=N, y_channels=M)
 
     def config(self) -> dict:
         return {"N": self.N, "M": self.M}
@@ -53,7 +53,7 @@ class HyperpriorImageCodec(Codec):
     def forward(self, x: torch.Tensor) -> CodecOutput:
         h, w = x.shape[-2:]
         y = self.g_a(pad_to_multiple(x, STRIDE))
-        y_hat, likelihoods = self.latent(y)
+        y_hat, likelihoods, _ = self.latent(y)
         x_hat = crop(self.g_s(y_hat), h, w)
         return CodecOutput(x_hat, likelihoods)
 
@@ -75,5 +75,5 @@ class HyperpriorImageCodec(Codec):
         h, w = bitstream.side_info["size"]
         if bitstream.shapes != self.stream_shapes(h, w):
             raise CorruptFileError(f"stream shapes {bitstream.shapes} do not fit a {w}x{h} image")
-        y_hat = self.latent.decompress(bitstream, self.device)
+        y_hat = self.latent.decompress(bitstream, device=self.device)
         return crop(self.g_s(y_hat), h, w).clamp_(0, 1)

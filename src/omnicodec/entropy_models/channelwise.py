@@ -1,0 +1,107 @@
+"""Channel-wise context with latent residual prediction (Minnen & Singh 2020).
+
+``y`` is split along channels into slices (equal, e.g. 10×32, or uneven ELIC-style groups
+such as 16, 16, 32, 64, M−128). Slice ``i`` is coded conditioned on the side features and
+on every decoded slice before it: a small convolutional *channel-context* network maps
+``[side, y_hat_<i]`` to the slice's side features, and an inner conditional codec turns
+those into means and scales, either in one pass (mean-scale) or in two passes with a
+checkerboard inside the slice (as ELIC and S2LIC do).
+
+Latent residual prediction (LRP) then adds ``0.5·tanh(lrp_i([side, y_hat_<i, y_hat_i]))``
+to the decoded slice, predicting part of the quantisation error from what the decoder
+already has. Later slices see the corrected values. ``LatentOutput.means`` holds the
+rounding centres, before LRP.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..layers import conv_stack
+from .checkerboard import CheckerboardLatentCodec
+from .conditional import ConditionalLatentCodec, LatentOutput, MeanScaleLatentCodec
+
+
+def equal_slices(channels: int, num_slices: int) -> list[int]:
+    if channels % num_slices:
+        raise ValueError(f"{channels} channels do not split into {num_slices} equal slices")
+    return [channels // num_slices] * num_slices
+
+
+def elic_slices(channels: int) -> list[int]:
+    """ELIC's uneven groups (He et al. 2022): 16, 16, 32, 64, then the rest."""
+    if channels <= 128:
+        raise ValueError("ELIC-style slices need more than 128 channels")
+    return [16, 16, 32, 64, channels - 128]
+
+
+class ChannelwiseLatentCodec(ConditionalLatentCodec):
+    """Channel slices coded in order; ``spatial="checkerboard"`` adds a checkerboard per slice."""
+
+    def __init__(
+        self,
+        slices: list[int],
+        side_channels: int,
+        dims: int = 2,
+        spatial: str = "none",
+        lrp: bool = True,
+        hidden: int | None = None,
+        kernel_size: int = 3,
+    ) -> None:
+        super().__init__()
+        if spatial not in ("none", "checkerboard"):
+            raise ValueError(f"spatial must be 'none' or 'checkerboard', got {spatial!r}")
+        if not slices or any(c <= 0 for c in slices):
+            raise ValueError(f"slices must be positive channel counts, got {slices}")
+        self.slices = [int(c) for c in slices]
+        self.channels = sum(self.slices)
+        self.spatial = spatial
+        hidden = hidden or max(side_channels // 2, 2 * max(self.slices))
+        self.channel_context = nn.ModuleList()
+        self.inner = nn.ModuleList()
+        self.lrp = nn.ModuleList() if lrp else None
+        for i, c in enumerate(self.slices):
+            support = side_channels + sum(self.slices[:i])
+            self.channel_context.append(conv_stack(dims, [support, hidden, hidden // 2, 2 * c], kernel_size))
+            if spatial == "checkerboard":
+                self.inner.append(CheckerboardLatentCodec(c, 2 * c, dims))
+            else:
+                self.inner.append(MeanScaleLatentCodec(c))
+            if self.lrp is not None:
+                self.lrp.append(conv_stack(dims, [support + c, hidden, hidden // 2, c], kernel_size))
+
+    def _support(self, side: torch.Tensor, decoded: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([side, *decoded], dim=1)
+
+    def _refine(self, i: int, support: torch.Tensor, y_hat_i: torch.Tensor) -> torch.Tensor:
+        if self.lrp is None:
+            return y_hat_i
+        return y_hat_i + 0.5 * torch.tanh(self.lrp[i](torch.cat([support, y_hat_i], dim=1)))
+
+    def forward(self, y, side, gaussian):
+        decoded, likelihoods, means = [], [], []
+        for i, y_i in enumerate(y.split(self.slices, dim=1)):
+            support = self._support(side, decoded)
+            out = self.inner[i](y_i, self.channel_context[i](support), gaussian)
+            decoded.append(self._refine(i, support, out.y_hat))
+            likelihoods.append(out.likelihoods)
+            means.append(out.means)
+        return LatentOutput(torch.cat(decoded, 1), torch.cat(likelihoods, 1), torch.cat(means, 1))
+
+    def encode(self, encoder, y, side, gaussian, tau):
+        decoded, skipped = [], 0
+        for i, y_i in enumerate(y.split(self.slices, dim=1)):
+            support = self._support(side, decoded)
+            y_hat_i, n = self.inner[i].encode(encoder, y_i, self.channel_context[i](support), gaussian, tau)
+            decoded.append(self._refine(i, support, y_hat_i))
+            skipped += n
+        return torch.cat(decoded, 1), skipped
+
+    def decode(self, decoder, side, gaussian, tau):
+        decoded = []
+        for i in range(len(self.slices)):
+            support = self._support(side, decoded)
+            y_hat_i = self.inner[i].decode(decoder, self.channel_context[i](support), gaussian, tau)
+            decoded.append(self._refine(i, support, y_hat_i))
+        return torch.cat(decoded, 1)

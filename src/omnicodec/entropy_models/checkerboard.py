@@ -1,0 +1,80 @@
+"""Checkerboard context (He et al. 2021): two parallel passes instead of a serial scan.
+
+Anchors (elements whose coordinates sum to an even number) are coded from the side
+features alone; non-anchors are then coded with a context computed by a 5×5 (or 5-tap)
+convolution over the *decoded* anchors, with non-anchors zeroed. Training runs the same
+two passes: the context always comes from anchors rounded around their means, exactly the
+values the decoder has, so there is no train/test mismatch. The entropy parameters are
+1×1 convolutions of ``[side, context]`` (the context is zero for anchors).
+
+Works on 2-D latents ``[B, C, H, W]`` and on 1-D latents ``[B, C, T]`` (even positions are
+the anchors).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..layers import conv_nd, conv_stack
+from .conditional import ConditionalLatentCodec, LatentOutput
+from .ops import round_ste
+
+
+def anchor_mask(shape: torch.Size | tuple[int, ...], device=None) -> torch.Tensor:
+    """Boolean ``[1, 1, *spatial]`` mask of the anchors (coordinate sum even)."""
+    grids = torch.meshgrid(*[torch.arange(n, device=device) for n in shape[2:]], indexing="ij")
+    return (sum(grids) % 2 == 0).view(1, 1, *shape[2:])
+
+
+class CheckerboardLatentCodec(ConditionalLatentCodec):
+    def __init__(self, channels: int, side_channels: int, dims: int = 2, hidden: int | None = None) -> None:
+        super().__init__()
+        self.channels = int(channels)
+        hidden = hidden or max(2 * channels, side_channels // 2)
+        self.context = conv_nd(dims, channels, 2 * channels, kernel_size=5)
+        self.entropy_parameters = conv_stack(dims, [side_channels + 2 * channels, hidden, hidden, 2 * channels])
+
+    def _params(self, side: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scales, means = self.entropy_parameters(torch.cat([side, context], dim=1)).chunk(2, dim=1)
+        return scales, means
+
+    def _anchor_params(self, side):
+        zeros = side.new_zeros(side.shape[0], 2 * self.channels, *side.shape[2:])
+        return self._params(side, zeros)
+
+    def _non_anchor_params(self, side, y_hat_anchors, anchors):
+        return self._params(side, self.context(y_hat_anchors * anchors))
+
+    def forward(self, y, side, gaussian):
+        anchors = anchor_mask(y.shape, y.device)
+        scales_a, means_a = self._anchor_params(side)
+        # the decoder's anchors: rounded around their means (straight-through for training)
+        y_anchors = round_ste(y - means_a) + means_a
+        scales_n, means_n = self._non_anchor_params(side, y_anchors, anchors)
+        scales = torch.where(anchors, scales_a, scales_n)
+        means = torch.where(anchors, means_a, means_n)
+        y_hat, likelihoods = gaussian(y, scales, means)
+        return LatentOutput(y_hat, likelihoods, means)
+
+    def encode(self, encoder, y, side, gaussian, tau):
+        anchors = anchor_mask(y.shape, y.device)
+        full = anchors.expand_as(y)
+        scales_a, means_a = self._anchor_params(side)
+        y_hat_a, skipped_a = gaussian.encode_into(encoder, y[full], scales_a[full], means_a[full], tau)
+        y_hat = torch.zeros_like(y)
+        y_hat[full] = y_hat_a
+        scales_n, means_n = self._non_anchor_params(side, y_hat, anchors)
+        y_hat_n, skipped_n = gaussian.encode_into(encoder, y[~full], scales_n[~full], means_n[~full], tau)
+        y_hat[~full] = y_hat_n
+        return y_hat, skipped_a + skipped_n
+
+    def decode(self, decoder, side, gaussian, tau):
+        shape = (side.shape[0], self.channels, *side.shape[2:])
+        anchors = anchor_mask(shape, side.device)
+        full = anchors.expand(shape)
+        scales_a, means_a = self._anchor_params(side)
+        y_hat = side.new_zeros(shape)
+        y_hat[full] = gaussian.decode_from(decoder, scales_a[full], means_a[full], tau)
+        scales_n, means_n = self._non_anchor_params(side, y_hat, anchors)
+        y_hat[~full] = gaussian.decode_from(decoder, scales_n[~full], means_n[~full], tau)
+        return y_hat
