@@ -173,9 +173,10 @@ def test_entropy_skip_saves_bits_decodes_exactly_and_reports_its_rate():
     assert torch.all(likelihoods[small] == 1)  # and free in the rate term
 
 
-def test_entropy_skip_in_a_hyperprior_reports_the_skip_rate():
-    codec = train(build("meanscale", skip=0.0), steps=100)
-    y = latents(1, seed=3)
+@pytest.mark.parametrize("dims", [2, 1])
+def test_entropy_skip_in_a_hyperprior_reports_the_skip_rate(dims):
+    codec = train(build("meanscale", dims, skip=0.0), dims, steps=100)
+    y = latents(1, dims, seed=3)
     plain, _ = codec.compress(y)
     with torch.no_grad():
         scales, _ = codec.y_codec.params(codec.h_s(torch.round(codec.h_a(y))))

@@ -72,7 +72,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     last = train_image_codec(
         args.data, args.out, codec_id=args.codec, codec_config=config, lmbda=args.lmbda, steps=args.steps,
         batch_size=args.batch_size, crop=args.crop, lr=args.lr, warmup_steps=args.warmup, val_dir=args.val,
-        checkpoint_every=args.checkpoint_every, resume=args.resume, accelerator=args.accelerator,
+        checkpoint_every=args.checkpoint_every, resume=args.resume, init=args.init, precision=args.precision,
+        accelerator=args.accelerator,
         num_workers=args.workers, seed=args.seed,
     )
     print(f"training finished; last checkpoint: {last}")
@@ -131,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=0, help="linear warm-up steps before cosine decay")
     p.add_argument("--val", help="folder of validation images (full size)")
     p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--resume", help="checkpoint to resume from")
+    p.add_argument("--resume", help="checkpoint to resume from (same run: step, optimizers, schedule)")
+    p.add_argument("--init", help="checkpoint whose codec weights start a new run")
+    p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed (default 32-true)")
     p.add_argument("--accelerator", default="auto")
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)

@@ -24,7 +24,7 @@ from torch import nn
 from ..coding import Bitstream, CdfTables, build_tables, decode, encode
 from ..errors import CodingError
 from .frozen import FrozenTables, tensor_bytes
-from .ops import add_uniform_noise
+from .ops import add_uniform_noise, no_autocast
 
 
 class EntropyBottleneck(FrozenTables):
@@ -90,13 +90,15 @@ class EntropyBottleneck(FrozenTables):
     def likelihood(self, z_hat: torch.Tensor) -> torch.Tensor:
         """Per-element probability of (noisy or rounded) ``z_hat`` [B, C, *spatial]."""
         c = z_hat.shape[1]
-        flat = z_hat.transpose(0, 1).reshape(c, 1, -1)
-        lik = self._likelihood_cl(flat).clamp_min(1e-9)
+        flat = z_hat.float().transpose(0, 1).reshape(c, 1, -1)
+        with no_autocast(z_hat.device):
+            lik = self._likelihood_cl(flat).clamp_min(1e-9)
         return lik.reshape(c, z_hat.shape[0], *z_hat.shape[2:]).transpose(0, 1)
 
     def aux_loss(self) -> torch.Tensor:
         """Pulls the quantiles to where the cumulative hits tail/2, 1/2 and 1 - tail/2."""
-        logits = self._logits_cumulative(self.quantiles, stop_gradient=True)
+        with no_autocast(self.quantiles.device):
+            logits = self._logits_cumulative(self.quantiles, stop_gradient=True)
         return torch.abs(logits - self._target).sum()
 
     def quantile_parameters(self) -> list[nn.Parameter]:

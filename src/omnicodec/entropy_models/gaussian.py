@@ -16,7 +16,7 @@ import torch
 from ..coding import Bitstream, CdfTables, SymbolDecoder, SymbolEncoder, build_tables
 from ..errors import CodingError
 from .frozen import FrozenTables, tensor_bytes
-from .ops import add_uniform_noise, lower_bound, round_ste, std_normal_cdf
+from .ops import add_uniform_noise, lower_bound, no_autocast, round_ste, std_normal_cdf
 
 SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
 
@@ -65,12 +65,13 @@ class GaussianConditional(FrozenTables):
     # --- training / evaluation -----------------------------------------------------------
 
     def likelihood(self, y_hat: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None) -> torch.Tensor:
-        values = y_hat - means if means is not None else y_hat
-        scales = lower_bound(scales, self.scale_bound)
-        values = torch.abs(values)
-        upper = std_normal_cdf((0.5 - values) / scales)
-        lower = std_normal_cdf((-0.5 - values) / scales)
-        return lower_bound(upper - lower, 1e-9)
+        with no_autocast(y_hat.device):
+            values = y_hat.float() - means.float() if means is not None else y_hat.float()
+            scales = lower_bound(scales.float(), self.scale_bound)
+            values = torch.abs(values)
+            upper = std_normal_cdf((0.5 - values) / scales)
+            lower = std_normal_cdf((-0.5 - values) / scales)
+            return lower_bound(upper - lower, 1e-9)
 
     def skip_mask(self, scales: torch.Tensor, tau: float | None = None) -> torch.Tensor | None:
         """Elements that entropy skip leaves out (scale below τ), or None when skip is off."""

@@ -41,3 +41,8 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
 
 def std_normal_cdf(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.erfc(-x * (2.0**-0.5))
+
+
+def no_autocast(device: torch.device):
+    """Context in which mixed precision is off: likelihoods are computed in float32."""
+    return torch.autocast(device_type=device.type, enabled=False)

@@ -29,11 +29,21 @@ def train_image_codec(
     val_every: int = 500,
     checkpoint_every: int = 500,
     resume: str | None = None,
+    init: str | None = None,
+    precision: str = "32-true",
     accelerator: str = "auto",
     num_workers: int = 0,
     seed: int = 0,
 ) -> Path:
-    """Train and return the path of the last checkpoint (``out_dir/checkpoints/last.ckpt``)."""
+    """Train and return the path of the last checkpoint (``out_dir/checkpoints/last.ckpt``).
+
+    ``resume`` continues a run exactly (step, optimizers, schedule); ``init`` starts a new run
+    from the codec weights of a checkpoint (fresh optimizers and schedule), for training a
+    model further. ``precision`` is Lightning's: ``"bf16-mixed"`` is about 2.3× faster than
+    ``"32-true"`` on CPUs with AVX512-BF16 and on recent GPUs.
+    """
+    if resume and init:
+        raise ValueError("use resume (continue a run) or init (start from its weights), not both")
     # We checkpoint the state after each step on purpose; Lightning's note about it is noise here.
     warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
     L.seed_everything(seed, workers=True)
@@ -42,6 +52,10 @@ def train_image_codec(
     module = LitCodec(
         codec_id, codec_config, lmbda=lmbda, lr=lr, warmup_steps=warmup_steps, total_steps=steps
     )
+    if init:
+        state = torch.load(init, map_location="cpu", weights_only=False)
+        codec_state = {k[len("codec."):]: v for k, v in state["state_dict"].items() if k.startswith("codec.")}
+        module.codec.load_state_dict(codec_state)
     data = ImageFolderDataModule(
         train_dirs, val_dir, crop=crop, batch_size=batch_size, num_workers=num_workers,
         epoch_length=batch_size * max(checkpoint_every, 1),
@@ -52,6 +66,7 @@ def train_image_codec(
     trainer = L.Trainer(
         max_steps=steps,
         accelerator=accelerator,
+        precision=precision,
         devices=1,
         logger=CSVLogger(out, name="logs"),
         callbacks=[ckpt],
