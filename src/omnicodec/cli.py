@@ -87,10 +87,76 @@ def _cmd_export(args: argparse.Namespace) -> None:
     print(f"exported {entry} (and {Path(entry).with_suffix('.safetensors').name})")
 
 
+def parse_qualities(text: str | None) -> list | None:
+    """``"1-6"``, ``"10,20,40"`` or a mix; non-numeric entries (Codec2 modes) are kept as text."""
+    if not text:
+        return None
+    out: list = []
+    for part in text.split(","):
+        part = part.strip()
+        lo, dash, hi = part.partition("-")
+        if dash and lo.isdigit() and hi.isdigit():
+            out += list(range(int(lo), int(hi) + 1))
+        elif part.lstrip("-").isdigit():
+            out.append(int(part))
+        elif part:
+            out.append(part)
+    return out
+
+
+def _load_anchors(paths: list[str] | None):
+    from .eval.results import RDResults, load_folder
+
+    anchors = []
+    for p in paths or []:
+        anchors += load_folder(p) if Path(p).is_dir() else [RDResults.load(p)]
+    return anchors
+
+
+def _cmd_eval(args: argparse.Namespace) -> None:
+    from .datasets import verify_sha256
+    from .eval.report import bdrate_table, format_bdrate_table, write_report
+    from .eval.runner import aggregate, collect_rows
+
+    if args.verify:
+        print(f"sha256: {verify_sha256(args.dataset)} files verified")
+    anchors = _load_anchors(args.anchors)
+    rows, media, description = collect_rows(
+        args.name, args.dataset, parse_qualities(args.qualities), args.jobs, args.limit, args.max_frames,
+        progress=not args.quiet,
+    )
+    results = aggregate(args.name, description, rows)
+    metric = args.metric or {"image": "psnr-rgb", "video": "psnr-rgb", "speech": "pesq-wb"}[media]
+    paths = write_report(results, rows, args.output, anchors, metric, args.method)
+    keys = [k for k in ("quality", "bpp", "bpp-est", "kbps", "psnr-rgb", "ms-ssim-rgb", "pesq-wb", "stoi") if k in results.results]
+    print("  ".join(f"{k:>11s}" for k in keys))
+    for i in range(results.num_points):
+        print("  ".join(f"{results.results[k][i]:11.4f}" for k in keys))
+    if anchors and metric in results.results:
+        rate = "bpp" if "bpp" in results.results else "kbps"
+        print(format_bdrate_table(results.name, bdrate_table(results, anchors, metric, rate, args.method), metric, args.method))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _cmd_bdrate(args: argparse.Namespace) -> None:
+    from .eval.bdrate import bd_psnr, bd_rate
+    from .eval.results import RDResults
+
+    test, anchor = RDResults.load(args.test), RDResults.load(args.anchor)
+    rate = args.rate or ("bpp" if "bpp" in test.results else "kbps")
+    r_t, q_t = test.curve(args.metric, rate)
+    r_a, q_a = anchor.curve(args.metric, rate)
+    pct = bd_rate(r_a, q_a, r_t, q_t, args.method)
+    delta = bd_psnr(r_a, q_a, r_t, q_t, args.method)
+    print(f"test:   {test.name} ({len(r_t)} points)  anchor: {anchor.name} ({len(r_a)} points)")
+    print(f"BD-rate {pct:+.3f} % at equal {args.metric} ({args.method}); BD-{args.metric} {delta:+.4f}")
+    print(f"bdrate: psnr_pct={pct:.4f}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="omnicodec", description="Learned compression of images with real bitstreams.")
+    parser = argparse.ArgumentParser(prog="omnicodec", description="Learned compression with real bitstreams.")
     parser.add_argument("--version", action="version", version=f"omnicodec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -139,6 +205,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="measure a codec or a classical baseline on a dataset folder")
+    p.add_argument("name", help="codec id (e.g. image/hyperprior) or baseline: jpeg, webp, avif, jxl, opus, codec2, x264, x265")
+    p.add_argument("dataset", help="folder of images / speech files / video sequences (local; nothing is downloaded)")
+    p.add_argument("-o", "--output", default="results", help="output folder (default: results)")
+    p.add_argument("--qualities", help="e.g. 1-6 or 10,20,40 (default: every shipped quality or baseline setting)")
+    p.add_argument("--anchors", nargs="*", help="results JSON files or folders to plot and BD-rate against")
+    p.add_argument("--metric", help="quality metric for plots and BD-rate (default psnr-rgb, pesq-wb for speech)")
+    p.add_argument("--method", choices=["pchip", "cubic"], default="pchip")
+    p.add_argument("--jobs", type=int, default=1, help="parallel processes for baselines")
+    p.add_argument("--limit", type=int, help="only the first N items")
+    p.add_argument("--max-frames", type=int, help="only the first N frames of each video sequence")
+    p.add_argument("--verify", action="store_true", help="check the folder's SHA256SUMS first")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("bdrate", help="Bjøntegaard delta of TEST against ANCHOR (CompressAI results JSON)")
+    p.add_argument("test")
+    p.add_argument("anchor")
+    p.add_argument("--metric", default="psnr-rgb")
+    p.add_argument("--rate", help="rate key (default bpp, or kbps)")
+    p.add_argument("--method", choices=["pchip", "cubic"], default="pchip")
+    p.set_defaults(func=_cmd_bdrate)
 
     p = sub.add_parser("export", help="freeze a training checkpoint into zoo weights")
     p.add_argument("checkpoint")

@@ -75,3 +75,14 @@ class InputError(OmnicodecError):
 
 class OutputExistsError(OmnicodecError):
     """The output file exists and overwriting was not requested."""
+
+
+# --- evaluation ---------------------------------------------------------------------
+
+
+class EvaluationError(OmnicodecError):
+    """Results cannot be computed or compared (e.g. RD curves that do not overlap)."""
+
+
+class MissingToolError(OmnicodecError):
+    """An optional tool or package needed for this step is not installed."""

@@ -1,0 +1,194 @@
+"""``omnicodec eval``: measure a codec or a classical baseline over a dataset folder.
+
+For every item and quality the item is really coded (learned codecs write an omnicodec
+file through :func:`omnicodec.compress_file`; baselines produce their own bitstream) and
+decoded, and the metrics are computed on the decoded 8-bit result. Rates come from the
+real sizes; learned image codecs also report the rate their likelihoods predict
+(``bpp-est``), side by side. Per-quality means form the RD curve.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .baselines import BASELINES, FFMPEG_BASELINES, IMAGE_BASELINES, baseline_media
+from .metrics import frame_psnrs, ms_ssim, ms_ssim_scales, psnr, speech_quality
+from .results import RDResults
+
+# --- one item -------------------------------------------------------------------------------
+
+
+def _load_rgb(path: Path) -> np.ndarray:
+    from ..datasets.image_io import read_image
+
+    return read_image(path)[0]
+
+
+def _image_row(reference: np.ndarray, decoded: np.ndarray, num_bytes: int) -> dict:
+    h, w = reference.shape[:2]
+    row = {"bpp": 8 * num_bytes / (h * w), "psnr-rgb": psnr(reference, decoded)}
+    row["ms-ssim-rgb"] = ms_ssim(reference, decoded) if ms_ssim_scales(h, w) else math.nan
+    return row
+
+
+def _image_baseline_task(args: tuple[str, str, int]) -> dict:
+    name, path, quality = args
+    rgb = _load_rgb(Path(path))
+    t0 = time.perf_counter()
+    size, decoded = IMAGE_BASELINES[name].code(rgb, quality)
+    row = _image_row(rgb, decoded, size)
+    row.update(item=Path(path).name, quality=quality, seconds=time.perf_counter() - t0)
+    return row
+
+
+def _load_speech(path: Path) -> np.ndarray:
+    import soundfile as sf
+    import soxr
+
+    samples, rate = sf.read(path, dtype="float32", always_2d=True)
+    mono = samples.mean(axis=1)
+    return soxr.resample(mono, rate, 16000) if rate != 16000 else mono
+
+
+def _speech_baseline_task(args: tuple[str, str, object]) -> dict:
+    name, path, setting = args
+    reference = _load_speech(Path(path))
+    size, decoded = FFMPEG_BASELINES[name].code_speech(reference, setting)
+    row = speech_quality(reference, decoded)
+    row.update(item=Path(path).name, quality=str(setting), kbps=8 * size / (reference.size / 16000) / 1000)
+    return row
+
+
+def _video_baseline_task(args: tuple[str, str, object, int | None]) -> dict:
+    from ..datasets.video_io import read_sequence
+
+    name, path, setting, max_frames = args
+    frames, info = read_sequence(path, max_frames)
+    size, decoded = FFMPEG_BASELINES[name].code_video(frames, setting, info.get("fps", (25, 1)))
+    per_frame = frame_psnrs(frames, decoded)
+    h, w = frames[0].shape[:2]
+    return {
+        "item": Path(path).name, "quality": setting, "bpp": 8 * size / (len(frames) * h * w),
+        "psnr-rgb": float(np.mean(per_frame)), "frame-psnr": per_frame,
+    }
+
+
+# --- whole runs --------------------------------------------------------------------------------
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="item")
+
+
+def _run_tasks(fn, tasks: list, jobs: int, desc: str, progress: bool) -> list[dict]:
+    if jobs <= 1:
+        return [fn(t) for t in _progress(tasks, len(tasks), desc, progress)]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(_progress(pool.map(fn, tasks), len(tasks), desc, progress))
+
+
+def _learned_image_rows(codec_id: str, files: list[Path], qualities: list[int] | None, progress: bool) -> list[dict]:
+    import torch
+
+    from .. import zoo
+    from ..api import compress_file, decompress_file
+
+    shipped = sorted(e["quality"] for e in zoo.shipped_entries() if e["codec_id"] == codec_id)
+    chosen = [q for q in shipped if qualities is None or q in qualities]
+    if not chosen:
+        raise InputError(f"{codec_id} has no shipped weights at qualities {qualities} (shipped: {shipped or 'none'})")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for quality in chosen:
+            codec = zoo.load(codec_id, quality)
+            for path in _progress(files, len(files), f"{codec_id} q{quality}", progress):
+                reference = _load_rgb(path)
+                coded, back = Path(tmp) / "x.omc", Path(tmp) / "x.png"
+                t0 = time.perf_counter()
+                result = compress_file(path, coded, codec_id, quality, force=True)
+                t1 = time.perf_counter()
+                decompress_file(coded, back, force=True)
+                t2 = time.perf_counter()
+                row = _image_row(reference, _load_rgb(back), result.num_bytes)
+                x = torch.from_numpy(reference).permute(2, 0, 1)[None].float() / 255
+                with torch.no_grad():
+                    likelihoods = codec(x).likelihoods
+                bits = sum(float((-torch.log2(v)).sum()) for v in likelihoods.values())
+                row.update(
+                    item=path.name, quality=quality, **{"bpp-est": bits / (x.shape[-2] * x.shape[-1])},
+                    encoding_time=t1 - t0, decoding_time=t2 - t1,
+                )
+                rows.append(row)
+    return rows
+
+
+def collect_rows(
+    name: str,
+    dataset: str | Path,
+    qualities: list | None = None,
+    jobs: int = 1,
+    limit: int | None = None,
+    max_frames: int | None = None,
+    progress: bool = True,
+) -> tuple[list[dict], str, str]:
+    """Per-item rows for a codec id or baseline name; returns (rows, media, description)."""
+    from ..datasets.folders import image_folder, speech_folder, video_sequences
+
+    if name in BASELINES:
+        baseline = BASELINES[name]
+        reason = baseline.available()
+        if reason is not None:
+            raise InputError(f"skipping {name}: {reason}")
+        media = baseline_media(name)
+        settings = [q for q in baseline.qualities if qualities is None or q in qualities or str(q) in map(str, qualities)]
+        if not settings:
+            raise InputError(f"{name} has no settings among {qualities}; it offers {list(baseline.qualities)}")
+        if media == "image":
+            items = image_folder(dataset)[:limit]
+            tasks = [(name, str(p), q) for q in settings for p in items]
+            return _run_tasks(_image_baseline_task, tasks, jobs, name, progress), media, baseline.description
+        if media == "speech":
+            items = speech_folder(dataset)[:limit]
+            tasks = [(name, str(p), q) for q in settings for p in items]
+            return _run_tasks(_speech_baseline_task, tasks, jobs, name, progress), media, baseline.description
+        items = video_sequences(dataset)[:limit]
+        tasks = [(name, str(p), q, max_frames) for q in settings for p in items]
+        return _run_tasks(_video_baseline_task, tasks, jobs, name, progress), media, baseline.description
+
+    from ..codecs import get_codec_class
+
+    media = get_codec_class(name).media
+    if media != "image":
+        raise InputError(f"evaluating {media} codecs is not available yet")
+    items = image_folder(dataset)[:limit]
+    return _learned_image_rows(name, items, qualities, progress), media, f"omnicodec {name}, real files"
+
+
+def aggregate(name: str, description: str, rows: list[dict]) -> RDResults:
+    """Mean of every numeric metric per quality setting, ordered by rate."""
+    groups: dict = defaultdict(list)
+    for row in rows:
+        groups[row["quality"]].append(row)
+    keys = sorted({k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and k != "quality"})
+    points = []
+    for quality, group in groups.items():
+        point = {k: float(np.nanmean([r[k] for r in group])) for k in keys}
+        # numeric settings (JPEG quality, kbps, CRF) are kept; named modes (Codec2) become
+        # their position in the sweep
+        point["quality"] = float(quality) if not isinstance(quality, str) else float(list(groups).index(quality))
+        points.append(point)
+    rate_key = "bpp" if "bpp" in keys else "kbps"
+    points.sort(key=lambda p: p[rate_key])
+    return RDResults(name, description, {k: [p[k] for p in points] for k in ["quality", *keys]})
