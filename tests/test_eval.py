@@ -200,3 +200,21 @@ def test_speech_metrics_on_a_synthetic_voice():
     noisy = speech_quality(voice, voice + np.random.default_rng(0).normal(0, 0.05, voice.size).astype(np.float32))
     assert clean["pesq-wb"] > 4.0 and clean["stoi"] > 0.99
     assert noisy["pesq-wb"] < clean["pesq-wb"] and noisy["stoi"] < clean["stoi"]
+
+
+ffmpeg_missing = pytest.mark.skipif(__import__("shutil").which("ffmpeg") is None, reason="ffmpeg is not installed")
+
+
+@ffmpeg_missing
+def test_ffmpeg_baselines_code_speech_and_video(tmp_path):
+    from omnicodec.eval.baselines import FFMPEG_BASELINES
+
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    speech = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 4 * t)) / 2).astype(np.float32)
+    size, decoded = FFMPEG_BASELINES["opus"].code_speech(speech, 12)
+    assert 800 < size < 3000  # about 12 kbit for one second, plus Ogg framing
+    assert abs(decoded.size - speech.size) < 2000
+    frames = [np.clip(rng.normal(128, 20, (64, 96, 3)), 0, 255).astype(np.uint8) for _ in range(3)]
+    size, decoded = FFMPEG_BASELINES["x264"].code_video(frames, 28)
+    assert size > 0 and len(decoded) == 3 and decoded[0].shape == (64, 96, 3)

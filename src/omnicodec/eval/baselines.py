@@ -28,7 +28,7 @@ from ..errors import MissingToolError
 class ImageBaseline:
     name: str
     pillow_format: str
-    qualities: tuple[int, ...]
+    settings: tuple[int, ...]  # Pillow quality values
     description: str
 
     def available(self) -> str | None:

@@ -63,7 +63,7 @@ def _speech_baseline_task(args: tuple[str, str, object]) -> dict:
     reference = _load_speech(Path(path))
     size, decoded = FFMPEG_BASELINES[name].code_speech(reference, setting)
     row = speech_quality(reference, decoded)
-    row.update(item=Path(path).name, quality=str(setting), kbps=8 * size / (reference.size / 16000) / 1000)
+    row.update(item=Path(path).name, quality=setting, kbps=8 * size / (reference.size / 16000) / 1000)
     return row
 
 
@@ -152,9 +152,9 @@ def collect_rows(
         if reason is not None:
             raise InputError(f"skipping {name}: {reason}")
         media = baseline_media(name)
-        settings = [q for q in baseline.qualities if qualities is None or q in qualities or str(q) in map(str, qualities)]
+        settings = [q for q in baseline.settings if qualities is None or str(q) in map(str, qualities)]
         if not settings:
-            raise InputError(f"{name} has no settings among {qualities}; it offers {list(baseline.qualities)}")
+            raise InputError(f"{name} has no settings among {qualities}; it offers {list(baseline.settings)}")
         if media == "image":
             items = image_folder(dataset)[:limit]
             tasks = [(name, str(p), q) for q in settings for p in items]
