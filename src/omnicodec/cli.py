@@ -79,6 +79,20 @@ def _cmd_train(args: argparse.Namespace) -> None:
     print(f"training finished; last checkpoint: {last}")
 
 
+def _cmd_distill(args: argparse.Namespace) -> None:
+    from .train.run import distill_image_codec
+
+    last = distill_image_codec(
+        args.data, args.out, args.phase, args.teacher_weights, args.teacher,
+        json.loads(args.teacher_config) if args.teacher_config else None, args.student,
+        json.loads(args.student_config) if args.student_config else None, lmbda=args.lmbda, steps=args.steps,
+        batch_size=args.batch_size, crop=args.crop, lr=args.lr, warmup_steps=args.warmup,
+        checkpoint_every=args.checkpoint_every, resume=args.resume, init=args.init, precision=args.precision,
+        accelerator=args.accelerator, num_workers=args.workers, seed=args.seed,
+    )
+    print(f"phase {args.phase} finished; last checkpoint: {last}")
+
+
 def _cmd_export(args: argparse.Namespace) -> None:
     from .train.export import export_checkpoint
 
@@ -228,6 +242,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", help="rate key (default bpp, or kbps)")
     p.add_argument("--method", choices=["pchip", "cubic"], default="pchip")
     p.set_defaults(func=_cmd_bdrate)
+
+    p = sub.add_parser("distill", help="one phase of teacher-student distillation (FEDS)")
+    p.add_argument("data", nargs="+", help="folders of training images")
+    p.add_argument("--out", required=True, help="run folder of this phase")
+    p.add_argument("--phase", type=int, choices=[1, 2, 3], required=True,
+                   help="1 feature alignment, 2 channel-level distillation, 3 rate-distortion fine-tuning")
+    p.add_argument("--teacher-weights", help="teacher zoo weights (.json) or training checkpoint (.ckpt)")
+    p.add_argument("--teacher", default="image/feds-teacher")
+    p.add_argument("--teacher-config", help="teacher config as JSON")
+    p.add_argument("--student", default="image/feds-student")
+    p.add_argument("--student-config", help="student config as JSON")
+    p.add_argument("--init", help="checkpoint of the previous phase to start from")
+    p.add_argument("--resume", help="checkpoint of this phase to continue")
+    p.add_argument("--lmbda", type=float, default=0.013)
+    p.add_argument("--steps", type=int, default=10_000)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--warmup", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--precision", default="32-true")
+    p.add_argument("--accelerator", default="auto")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_distill)
 
     p = sub.add_parser("export", help="freeze a training checkpoint into zoo weights")
     p.add_argument("checkpoint")

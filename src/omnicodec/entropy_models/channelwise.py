@@ -15,6 +15,8 @@ rounding centres, before LRP.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -48,7 +50,13 @@ class ChannelwiseLatentCodec(ConditionalLatentCodec):
         lrp: bool = True,
         hidden: int | None = None,
         kernel_size: int = 3,
+        context_factory: Callable[[int, int, int, int], nn.Module] | None = None,
+        separate_anchor_params: bool = False,
+        lrp_kernel_size: int | None = None,
     ) -> None:
+        """``context_factory(i, side_channels, previous_channels, out_channels)`` builds slice
+        ``i``'s channel-context network (it receives ``[side, y_hat_<i]``); by default a
+        small convolution stack."""
         super().__init__()
         if spatial not in ("none", "checkerboard"):
             raise ValueError(f"spatial must be 'none' or 'checkerboard', got {spatial!r}")
@@ -63,13 +71,16 @@ class ChannelwiseLatentCodec(ConditionalLatentCodec):
         self.lrp = nn.ModuleList() if lrp else None
         for i, c in enumerate(self.slices):
             support = side_channels + sum(self.slices[:i])
-            self.channel_context.append(conv_stack(dims, [support, hidden, hidden // 2, 2 * c], kernel_size))
+            if context_factory is not None:
+                self.channel_context.append(context_factory(i, side_channels, sum(self.slices[:i]), 2 * c))
+            else:
+                self.channel_context.append(conv_stack(dims, [support, hidden, hidden // 2, 2 * c], kernel_size))
             if spatial == "checkerboard":
-                self.inner.append(CheckerboardLatentCodec(c, 2 * c, dims))
+                self.inner.append(CheckerboardLatentCodec(c, 2 * c, dims, separate_anchor_params=separate_anchor_params))
             else:
                 self.inner.append(MeanScaleLatentCodec(c))
             if self.lrp is not None:
-                self.lrp.append(conv_stack(dims, [support + c, hidden, hidden // 2, c], kernel_size))
+                self.lrp.append(conv_stack(dims, [support + c, hidden, hidden // 2, c], lrp_kernel_size or kernel_size))
 
     def _support(self, side: torch.Tensor, decoded: list[torch.Tensor]) -> torch.Tensor:
         return torch.cat([side, *decoded], dim=1)

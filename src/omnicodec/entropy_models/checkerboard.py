@@ -27,18 +27,30 @@ def anchor_mask(shape: torch.Size | tuple[int, ...], device=None) -> torch.Tenso
 
 
 class CheckerboardLatentCodec(ConditionalLatentCodec):
-    def __init__(self, channels: int, side_channels: int, dims: int = 2, hidden: int | None = None) -> None:
+    """``separate_anchor_params`` gives anchors their own 1×1 network of the side features
+    alone (as S2LIC does) instead of the shared one with a zero context."""
+
+    def __init__(
+        self, channels: int, side_channels: int, dims: int = 2, hidden: int | None = None,
+        separate_anchor_params: bool = False,
+    ) -> None:
         super().__init__()
         self.channels = int(channels)
         hidden = hidden or max(2 * channels, side_channels // 2)
         self.context = conv_nd(dims, channels, 2 * channels, kernel_size=5)
         self.entropy_parameters = conv_stack(dims, [side_channels + 2 * channels, hidden, hidden, 2 * channels])
+        self.anchor_parameters = (
+            conv_stack(dims, [side_channels, hidden, hidden, 2 * channels]) if separate_anchor_params else None
+        )
 
     def _params(self, side: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         scales, means = self.entropy_parameters(torch.cat([side, context], dim=1)).chunk(2, dim=1)
         return scales, means
 
     def _anchor_params(self, side):
+        if self.anchor_parameters is not None:
+            scales, means = self.anchor_parameters(side).chunk(2, dim=1)
+            return scales, means
         zeros = side.new_zeros(side.shape[0], 2 * self.channels, *side.shape[2:])
         return self._params(side, zeros)
 

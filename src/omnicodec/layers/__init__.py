@@ -1,6 +1,12 @@
 """Reusable network blocks."""
 
+from .blocks import DenseBlock, ResidualBlock
 from .conv import conv, conv_nd, conv_stack, deconv, deconv_nd
+from .enhancement import EnhancementModule
 from .gdn import GDN
+from .swin import RSTB, SwinV2Block
 
-__all__ = ["GDN", "conv", "conv_nd", "conv_stack", "deconv", "deconv_nd"]
+__all__ = [
+    "GDN", "RSTB", "DenseBlock", "EnhancementModule", "ResidualBlock", "SwinV2Block", "conv", "conv_nd", "conv_stack",
+    "deconv", "deconv_nd",
+]
