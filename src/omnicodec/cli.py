@@ -65,34 +65,6 @@ def _cmd_list(args: argparse.Namespace) -> None:
         print(f"  {e['codec_id']} q{e['quality']}{default}: {e['parameters']:,} parameters, {measured}, sha256 {e['sha256'][:16]}")
 
 
-def _cmd_train(args: argparse.Namespace) -> None:
-    from .train.run import train_image_codec
-
-    config = json.loads(args.config) if args.config else None
-    last = train_image_codec(
-        args.data, args.out, codec_id=args.codec, codec_config=config, lmbda=args.lmbda, steps=args.steps,
-        batch_size=args.batch_size, crop=args.crop, lr=args.lr, warmup_steps=args.warmup, val_dir=args.val,
-        checkpoint_every=args.checkpoint_every, resume=args.resume, init=args.init, precision=args.precision,
-        accelerator=args.accelerator,
-        num_workers=args.workers, seed=args.seed,
-    )
-    print(f"training finished; last checkpoint: {last}")
-
-
-def _cmd_distill(args: argparse.Namespace) -> None:
-    from .train.run import distill_image_codec
-
-    last = distill_image_codec(
-        args.data, args.out, args.phase, args.teacher_weights, args.teacher,
-        json.loads(args.teacher_config) if args.teacher_config else None, args.student,
-        json.loads(args.student_config) if args.student_config else None, lmbda=args.lmbda, steps=args.steps,
-        batch_size=args.batch_size, crop=args.crop, lr=args.lr, warmup_steps=args.warmup,
-        checkpoint_every=args.checkpoint_every, resume=args.resume, init=args.init, precision=args.precision,
-        accelerator=args.accelerator, num_workers=args.workers, seed=args.seed,
-    )
-    print(f"phase {args.phase} finished; last checkpoint: {last}")
-
-
 def _cmd_export(args: argparse.Namespace) -> None:
     from .train.export import export_checkpoint
 
@@ -199,26 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list codecs and shipped qualities")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("train", help="train an image codec on folders of images")
-    p.add_argument("data", nargs="+", help="folders of training images")
-    p.add_argument("--out", required=True, help="run folder (checkpoints and logs)")
-    p.add_argument("--codec", default="image/hyperprior")
-    p.add_argument("--config", help='codec config as JSON, e.g. \'{"N": 96, "M": 128}\'')
-    p.add_argument("--lmbda", type=float, default=0.013, help="R + lambda*255^2*MSE (default 0.013)")
-    p.add_argument("--steps", type=int, default=100_000)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--warmup", type=int, default=0, help="linear warm-up steps before cosine decay")
-    p.add_argument("--val", help="folder of validation images (full size)")
-    p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--resume", help="checkpoint to resume from (same run: step, optimizers, schedule)")
-    p.add_argument("--init", help="checkpoint whose codec weights start a new run")
-    p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed (default 32-true)")
-    p.add_argument("--accelerator", default="auto")
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_cmd_train)
+    sub.add_parser(
+        "train", add_help=False,
+        help="train with a LightningCLI config: omnicodec train --config configs/... (see omnicodec train --help)",
+    )
 
     p = sub.add_parser("eval", help="measure a codec or a classical baseline on a dataset folder")
     p.add_argument("name", help="codec id (e.g. image/hyperprior) or baseline: jpeg, webp, avif, jxl, opus, codec2, x264, x265")
@@ -243,36 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["pchip", "cubic"], default="pchip")
     p.set_defaults(func=_cmd_bdrate)
 
-    p = sub.add_parser("distill", help="one phase of teacher-student distillation (FEDS)")
-    p.add_argument("data", nargs="+", help="folders of training images")
-    p.add_argument("--out", required=True, help="run folder of this phase")
-    p.add_argument("--phase", type=int, choices=[1, 2, 3], required=True,
-                   help="1 feature alignment, 2 channel-level distillation, 3 rate-distortion fine-tuning")
-    p.add_argument("--teacher-weights", help="teacher zoo weights (.json) or training checkpoint (.ckpt)")
-    p.add_argument("--teacher", default="image/feds-teacher")
-    p.add_argument("--teacher-config", help="teacher config as JSON")
-    p.add_argument("--student", default="image/feds-student")
-    p.add_argument("--student-config", help="student config as JSON")
-    p.add_argument("--init", help="checkpoint of the previous phase to start from")
-    p.add_argument("--resume", help="checkpoint of this phase to continue")
-    p.add_argument("--lmbda", type=float, default=0.013)
-    p.add_argument("--steps", type=int, default=10_000)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--warmup", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--precision", default="32-true")
-    p.add_argument("--accelerator", default="auto")
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_cmd_distill)
-
     p = sub.add_parser("export", help="freeze a training checkpoint into zoo weights")
     p.add_argument("checkpoint")
     p.add_argument("out", help="output folder")
     p.add_argument("--name", help="file stem (default: codec id and quality)")
-    p.add_argument("--quality", type=int, required=True)
+    p.add_argument("--quality", type=int, default=1, help="quality level recorded in the weights (default 1)")
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     p.add_argument("--default", action="store_true", help="mark as the default model of its media")
     p.add_argument("--force", action="store_true")
@@ -284,6 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     # compressai's GDN module calls torch.jit.script, which newer torch flags as deprecated;
     # that notice says nothing to a user of this command
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # LightningCLI parses its own arguments
+        from .train.cli import main as train_main
+
+        try:
+            train_main(argv[1:])
+        except OmnicodecError as exc:
+            print(f"omnicodec: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

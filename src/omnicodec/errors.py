@@ -86,3 +86,7 @@ class EvaluationError(OmnicodecError):
 
 class MissingToolError(OmnicodecError):
     """An optional tool or package needed for this step is not installed."""
+
+
+class TrainingDivergedError(OmnicodecError):
+    """The training loss became NaN or infinite."""

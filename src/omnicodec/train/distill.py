@@ -24,6 +24,7 @@ from torch import nn
 
 from ..codecs import create_codec
 from ..codecs.image.padding import pad_to_multiple
+from ..errors import TrainingDivergedError
 from .lit import warmup_cosine
 from .losses import image_rd_loss
 
@@ -137,19 +138,19 @@ class LitDistill(L.LightningModule):
         opt, aux_opt = self.optimizers()
         loss = self.phase_loss(batch)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite distillation loss at step {self.global_step}; stopping")
+            raise TrainingDivergedError(f"the distillation loss became {loss.item()} at step {self.global_step}")
+        # the quantiles matter once the student codes (phase 3); one backward for both losses
+        aux = self.student.aux_loss() if self.hparams.phase == 3 else loss.new_zeros(())
         opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        aux_opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss + aux)
         if self.hparams.clip_norm:
             self.clip_gradients(opt, gradient_clip_val=self.hparams.clip_norm, gradient_clip_algorithm="norm")
         opt.step()
-        if self.hparams.phase == 3:  # the quantiles matter once the student codes
-            aux = self.student.aux_loss()
-            aux_opt.zero_grad(set_to_none=True)
-            self.manual_backward(aux)
+        if self.hparams.phase == 3:
             aux_opt.optimizer.step()  # unwrapped: one batch counts as one step
         sched = self.lr_schedulers()
         if sched is not None:
             sched.step()
-        self.log(f"distill/phase{self.hparams.phase}", loss, prog_bar=True, on_step=True)
+        self.log(f"distill/phase{self.hparams.phase}", loss, prog_bar=True, on_step=True, batch_size=batch.shape[0])
         return loss.detach()

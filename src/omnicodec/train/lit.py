@@ -1,20 +1,30 @@
-"""LightningModule that trains any registered image codec on the rate-distortion loss.
+"""LightningModule that trains any registered codec on its rate-distortion loss.
 
-Manual optimisation: one Adam for the network, a second one for the factorized priors'
-quantiles (their auxiliary loss must not leak into the main gradient), gradient clipping on
-the main step, and a warm-up + cosine learning-rate schedule stepped once per batch.
-The module is built from plain data (codec id + config), so checkpoints restore anywhere.
+Built from plain data (codec id + config), so checkpoints restore anywhere. Manual
+optimisation: the rate-distortion loss and the factorized priors' quantile loss are
+back-propagated together (they touch disjoint parameters, so nothing mixes, and under DDP
+every gradient is all-reduced in the one backward pass); one Adam steps the network, a
+second Adam the quantiles; gradients of the network are clipped by norm; the learning rate
+follows a linear warm-up and a cosine decay, stepped once per batch.
+
+Checkpoints also carry the random generators' states, so a run resumed from any
+checkpoint draws the same quantisation noise as the uninterrupted run (the data side is
+handled by :mod:`.data`). A non-finite loss stops training with
+:class:`~omnicodec.errors.TrainingDivergedError`; the last checkpoint written stays the last good one.
 """
 
 from __future__ import annotations
 
 import math
+import random
 
 import lightning as L
+import numpy as np
 import torch
 
 from ..codecs import create_codec
-from .losses import image_rd_loss
+from ..errors import TrainingDivergedError
+from .losses import DISTORTIONS, rd_loss
 
 
 def warmup_cosine(step: int, warmup: int, total: int, floor: float) -> float:
@@ -33,6 +43,7 @@ class LitCodec(L.LightningModule):
         codec_id: str = "image/hyperprior",
         codec_config: dict | None = None,
         lmbda: float = 0.013,
+        distortion: str | None = None,
         lr: float = 1e-4,
         aux_lr: float = 1e-3,
         clip_norm: float = 1.0,
@@ -43,6 +54,10 @@ class LitCodec(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.codec = create_codec(codec_id, codec_config or {})
+        self.media = self.codec.media
+        self.distortion = distortion or DISTORTIONS[self.media][0]
+        if self.distortion not in DISTORTIONS[self.media]:
+            raise ValueError(f"distortion {self.distortion!r} does not apply to {self.media} codecs")
         self.automatic_optimization = False
 
     def configure_optimizers(self):
@@ -54,41 +69,64 @@ class LitCodec(L.LightningModule):
         )
         return [main, aux], [schedule]
 
+    def losses(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        return rd_loss(self.media, self.distortion, self.codec(batch), batch, self.hparams.lmbda)
+
     def training_step(self, batch: torch.Tensor, batch_idx: int):
         opt, aux_opt = self.optimizers()
-        out = self.codec(batch)
-        terms = image_rd_loss(out, batch, self.hparams.lmbda)
+        terms = self.losses(batch)
+        aux = self.codec.aux_loss()
         if not torch.isfinite(terms["loss"]):
-            raise FloatingPointError(f"non-finite loss at step {self.global_step}; stopping")
+            raise TrainingDivergedError(
+                f"the loss became {terms['loss'].item()} at step {self.global_step}; training stopped "
+                "(the last checkpoint written before this step is intact; lower the learning rate and resume from it)"
+            )
         opt.zero_grad(set_to_none=True)
-        self.manual_backward(terms["loss"])
+        aux_opt.zero_grad(set_to_none=True)
+        self.manual_backward(terms["loss"] + aux)
         if self.hparams.clip_norm:
             self.clip_gradients(opt, gradient_clip_val=self.hparams.clip_norm, gradient_clip_algorithm="norm")
         opt.step()
-
-        # The quantile optimizer is stepped unwrapped: Lightning counts every wrapped
-        # step() as a global step, and one batch must be one step.
-        aux = self.codec.aux_loss()
-        aux_opt.zero_grad(set_to_none=True)
-        self.manual_backward(aux)
+        # stepped unwrapped: Lightning counts every wrapped step() as a global step, and one
+        # batch must be one step
         aux_opt.optimizer.step()
-
         sched = self.lr_schedulers()
         if sched is not None:
             sched.step()
-        self.log_dict(
-            {"train/loss": terms["loss"], "train/bpp": terms["bpp"], "train/psnr": terms["psnr"], "train/aux": aux},
-            prog_bar=True,
-            on_step=True,
-        )
+        logged = {f"train/{k}": v for k, v in terms.items() if k not in ("mse", "distortion")}
+        logged["train/aux"] = aux
+        logged["train/lr"] = torch.tensor(opt.param_groups[0]["lr"])
+        self.log_dict(logged, prog_bar=True, on_step=True, batch_size=batch.shape[0])
         return terms["loss"].detach()
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         out = self.codec(batch)
-        out.x_hat = out.x_hat.clamp(0, 1)
-        terms = image_rd_loss(out, batch, self.hparams.lmbda)
-        self.log_dict(
-            {"val/loss": terms["loss"], "val/bpp": terms["bpp"], "val/psnr": terms["psnr"]},
-            prog_bar=True,
-            batch_size=1,
-        )
+        out.x_hat = out.x_hat.clamp(0, 1) if self.media != "speech" else out.x_hat.clamp(-1, 1)
+        terms = rd_loss(self.media, self.distortion, out, batch, self.hparams.lmbda)
+        self.log_dict({f"val/{k}": v for k, v in terms.items() if k not in ("mse", "distortion")}, batch_size=1)
+
+    # --- exact resume: random generators travel with the checkpoint ------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # plain types and tensors only: Lightning reloads checkpoints with weights_only=True
+        np_state = np.random.get_state()
+        py_version, py_state, py_gauss = random.getstate()
+        checkpoint["rng"] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                      "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+            "python": {"version": py_version, "state": list(py_state), "gauss": py_gauss},
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("rng")
+        if not state:
+            return
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        n = state["numpy"]
+        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+        p = state["python"]
+        random.setstate((p["version"], tuple(p["state"]), p["gauss"]))

@@ -15,7 +15,7 @@ from .distill import LitDistill
 from .lit import LitCodec
 
 
-def _init_from(module: L.LightningModule, checkpoint: str, skip_prefixes: tuple[str, ...] = ()) -> None:
+def init_from(module: L.LightningModule, checkpoint: str, skip_prefixes: tuple[str, ...] = ()) -> None:
     """Load a checkpoint's weights into ``module`` (fresh optimizers and schedule)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
     state = {k: v for k, v in state.items() if not k.startswith(skip_prefixes)}
@@ -42,10 +42,7 @@ def _fit(
 ) -> Path:
     # We checkpoint the state after each step on purpose; Lightning's note about it is noise here.
     warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-    data = ImageFolderDataModule(
-        train_dirs, val_dir, crop=crop, batch_size=batch_size, num_workers=num_workers,
-        epoch_length=batch_size * max(checkpoint_every, 1),
-    )
+    data = ImageFolderDataModule(train_dirs, val_dir, crop=crop, batch_size=batch_size, num_workers=num_workers)
     ckpt = ModelCheckpoint(
         dirpath=out / "checkpoints", every_n_train_steps=checkpoint_every, save_last=True, save_top_k=-1
     )
@@ -101,7 +98,7 @@ def train_image_codec(
     torch.set_float32_matmul_precision("high")
     module = LitCodec(codec_id, codec_config, lmbda=lmbda, lr=lr, warmup_steps=warmup_steps, total_steps=steps)
     if init:
-        _init_from(module, init)
+        init_from(module, init)
     return _fit(
         module, train_dirs, Path(out_dir), steps, batch_size, crop, val_dir, val_every, checkpoint_every, resume,
         precision, accelerator, num_workers,
@@ -140,7 +137,7 @@ def distill_image_codec(
         warmup_steps=warmup_steps, total_steps=steps,
     )
     if init:
-        _init_from(module, init, skip_prefixes=("teacher.",))
+        init_from(module, init, skip_prefixes=("teacher.",))
     return _fit(
         module, train_dirs, Path(out_dir), steps, batch_size, crop, None, 0, checkpoint_every, resume, precision,
         accelerator, num_workers,
