@@ -15,9 +15,9 @@ Gaussian model (``-sum log2 p``), in percent. The last line reads exactly
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from _timing import best_of  # next to this script
 from scipy.stats import norm
 
 from omnicodec.coding import decode, encode
@@ -30,13 +30,6 @@ def gaussian_tables():
     return GaussianConditional(default_scale_table())._build_tables()
 
 
-def best_of(fn, repeats):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def main() -> None:

@@ -17,12 +17,12 @@ The last line reads exactly
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _timing import best_of  # next to this script
 from torch import nn
 
 from omnicodec.coding import SymbolDecoder, SymbolEncoder
@@ -43,13 +43,6 @@ KODAK = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "kodak"
 SAMPLE = Path(__file__).resolve().parents[1] / "src" / "omnicodec" / "samples" / "parrots.png"
 
 
-def best_of(fn, repeats):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def ready(codec: nn.Module) -> nn.Module:

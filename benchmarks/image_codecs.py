@@ -15,11 +15,11 @@ The last line reads exactly
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import best_of  # next to this script
 
 from omnicodec import zoo
 from omnicodec.codecs import available_codecs, create_codec
@@ -47,13 +47,6 @@ def load(codec_id: str):
     return create_codec(codec_id).eval().freeze(), "untrained weights"
 
 
-def best_of(fn, repeats: int):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def main() -> None:

@@ -50,29 +50,39 @@ def build(kind, dims=2, skip=0.0):
     return HyperpriorLatentCodec(h_a, h_s, N, y_codec, skip_threshold=skip)
 
 
-def train(codec, dims=2, steps=150, seed=0):
-    torch.manual_seed(seed)
-    data = latents(32, dims, seed=seed)
+def fit(codec, batch_loss, steps: int):
+    """Adam on ``batch_loss(step)`` plus the quantile loss; then eval mode and frozen tables."""
     main = [p for n, p in codec.named_parameters() if not n.endswith("quantiles")]
     opt = torch.optim.Adam(main, lr=3e-3)
-    aux = torch.optim.Adam([p for n, p in codec.named_parameters() if n.endswith("quantiles")], lr=0.3)
+    aux = torch.optim.Adam([codec.entropy_bottleneck.quantiles], lr=0.3)
     codec.train()
     for step in range(steps):
-        y = data[(step * 8) % 32 : (step * 8) % 32 + 8]
-        y_hat, lik, _ = codec(y)
-        bits = sum((-torch.log2(v)).sum() for v in lik.values()) / y.numel()
-        loss = bits + 4 * F.mse_loss(y_hat, y)
+        loss = batch_loss(step) + codec.entropy_bottleneck.aux_loss()
         opt.zero_grad()
+        aux.zero_grad()
         loss.backward()
         opt.step()
-        aux_loss = codec.entropy_bottleneck.aux_loss()
-        aux.zero_grad()
-        aux_loss.backward()
         aux.step()
     codec.eval()
     codec.entropy_bottleneck.freeze()
     codec.gaussian_conditional.freeze()
     return codec
+
+
+def rate(likelihoods, elements):
+    return sum((-torch.log2(v)).sum() for v in likelihoods.values()) / elements
+
+
+def train(codec, dims=2, steps=150, seed=0):
+    torch.manual_seed(seed)
+    data = latents(32, dims, seed=seed)
+
+    def batch_loss(step):
+        y = data[(step * 8) % 32 : (step * 8) % 32 + 8]
+        y_hat, likelihoods, _ = codec(y)
+        return rate(likelihoods, y.numel()) + 4 * F.mse_loss(y_hat, y)
+
+    return fit(codec, batch_loss, steps)
 
 
 @pytest.fixture(scope="module")
@@ -207,26 +217,15 @@ def stem():
     torch.manual_seed(0)
     codec = SpatiotemporalLatentCodec(C, N)
     data = latents(32, seed=1)
-    main = [p for n, p in codec.named_parameters() if not n.endswith("quantiles")]
-    opt = torch.optim.Adam(main, lr=3e-3)
-    aux = torch.optim.Adam([codec.entropy_bottleneck.quantiles], lr=0.3)
-    for step in range(300):
+
+    def batch_loss(step):  # an intra frame, and a P-frame that nearly repeats it
         y1 = data[(step * 8) % 32 : (step * 8) % 32 + 8]
         y2 = y1 + 0.1 * torch.randn_like(y1)
         _, lik1, _ = codec(y1)
         _, lik2, _ = codec(y2, reference=torch.round(y1))
-        loss = sum((-torch.log2(v)).sum() for v in [*lik1.values(), *lik2.values()]) / y1.numel()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        aux_loss = codec.entropy_bottleneck.aux_loss()
-        aux.zero_grad()
-        aux_loss.backward()
-        aux.step()
-    codec.eval()
-    codec.entropy_bottleneck.freeze()
-    codec.gaussian_conditional.freeze()
-    return codec
+        return rate(lik1, y1.numel()) + rate(lik2, y1.numel())
+
+    return fit(codec, batch_loss, 300)
 
 
 def test_spatiotemporal_three_frames_round_trip(stem):
