@@ -81,7 +81,7 @@ def test_huge_declared_lengths_are_refused_without_allocating():
     # a chunk that claims 4 GiB in a tiny file
     tiny = container.pack({}, {"a": b"xy"})
     head_len = struct.unpack_from("<I", tiny, 6)[0]
-    pos = 10 + head_len + 1 + 1
+    pos = 10 + head_len + 4 + 1 + 1  # preamble, header, header CRC, name length, name
     damaged = bytearray(tiny)
     struct.pack_into("<I", damaged, pos, 0xFFFFFFF0)
     with pytest.raises(TruncatedFileError):
@@ -95,3 +95,36 @@ def test_pack_refuses_bad_input():
         container.pack({}, {"": b""})
     with pytest.raises(ContainerError):
         container.pack({}, {"ü": b""})
+
+
+def test_streaming_writer_and_reader(tmp_path):
+    from omnicodec.coding.container import ContainerReader, ContainerWriter
+
+    path = tmp_path / "v.omc"
+    with ContainerWriter(path, {"frames": 3}) as writer:
+        for i in range(3):
+            writer.add(f"frame-{i}", bytes([i]) * (10 + i))
+    assert path.read_bytes() == container.pack({"frames": 3}, {f"frame-{i}": bytes([i]) * (10 + i) for i in range(3)})
+    reader = ContainerReader(path)
+    assert reader.header == {"frames": 3}
+    assert [n for n, _ in reader.chunks()] == ["frame-0", "frame-1", "frame-2"]
+    # damage inside frame 1: the reader delivers frame 0, then names frame 1
+    data = bytearray(path.read_bytes())
+    data[data.index(b"frame-1") + 7 + 4 + 3] ^= 0x40
+    (tmp_path / "bad.omc").write_bytes(bytes(data))
+    reader = ContainerReader(tmp_path / "bad.omc")
+    chunks = reader.chunks()
+    assert next(chunks)[0] == "frame-0"
+    with pytest.raises(CorruptFileError, match="frame-1") as info:
+        next(chunks)
+    assert info.value.chunk == "frame-1"
+
+
+def test_streaming_writer_leaves_nothing_on_error(tmp_path):
+    from omnicodec.coding.container import ContainerWriter
+
+    with pytest.raises(RuntimeError):
+        with ContainerWriter(tmp_path / "x.omc", {}) as writer:
+            writer.add("a", b"1")
+            raise RuntimeError("encoder failed")
+    assert list(tmp_path.iterdir()) == []

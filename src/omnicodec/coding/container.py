@@ -8,25 +8,39 @@
     6       4     header length H, uint32 little-endian
     10      H     header: UTF-8 JSON object (codec id, quality, weights sha256 prefix,
                   coder identity, media description, stream shapes and side info)
+    10+H    4     CRC32 of the header
     ...           chunks, repeated until the trailer:
                     1      name length L (1..255)
                     L      name, ASCII
                     4      payload length P, uint32 little-endian
                     P      payload
+                    4      CRC32 of the payload
     end-4   4     CRC32 of every byte before it, uint32 little-endian
 
-No pickle, no code: the header is plain JSON and the chunks are opaque bytes. Declared
-lengths are only ever compared with the bytes actually present; nothing is allocated from a
-declared size. Readers check, in this order: magic (foreign file), version (future file),
-structure (truncation), CRC32 (corruption), then the JSON header.
+Images store one chunk per stream (``z``, ``y``); video stores one chunk per frame
+(DCVC-style frame units), so a decoder can read, check and decode a file frame by frame and
+name the frame whose chunk is damaged. No pickle, no code: the header is plain JSON and
+chunks are opaque bytes. Declared lengths are only ever compared with the bytes actually
+present; nothing is allocated from a declared size.
+
+:func:`pack` / :func:`unpack` work on whole files in memory (checking, in order: magic,
+version, header, every chunk, the file CRC). :class:`ContainerWriter` and
+:class:`ContainerReader` stream chunk by chunk, and the writer is atomic (temporary file,
+then rename).
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import struct
+import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import (
     ContainerError,
@@ -39,8 +53,7 @@ from ..errors import (
 MAGIC = b"\x89OMC"
 FORMAT_VERSION = 1
 _PREAMBLE = struct.Struct("<4sHI")
-_CRC = struct.Struct("<I")
-_LEN = struct.Struct("<I")
+_U32 = struct.Struct("<I")
 MAX_HEADER_BYTES = 1 << 20  # a header is a few hundred bytes; refuse absurd declarations
 
 
@@ -55,101 +68,209 @@ class Container:
         return pack(self.header, self.chunks)
 
 
-def pack(header: dict, chunks: dict[str, bytes]) -> bytes:
-    """Serialise a header and named chunks into the container format."""
+def _header_bytes(header: dict) -> bytes:
     try:
         head = json.dumps(header, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise ContainerError(f"header is not plain JSON data: {exc}") from exc
     if len(head) > MAX_HEADER_BYTES:
         raise ContainerError(f"header of {len(head)} bytes exceeds {MAX_HEADER_BYTES}")
-    parts = [_PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(head)), head]
-    for name, payload in chunks.items():
-        raw = name.encode("ascii") if name.isascii() else b""
-        if not 1 <= len(raw) <= 255:
-            raise ContainerError(f"chunk name {name!r} must be 1..255 ASCII characters")
-        payload = bytes(payload)
-        if len(payload) > 0xFFFFFFFF:
-            raise ContainerError(f"chunk {name!r} is larger than 4 GiB")
-        parts += [bytes([len(raw)]), raw, _LEN.pack(len(payload)), payload]
-    body = b"".join(parts)
-    return body + _CRC.pack(zlib.crc32(body))
+    return _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(head)) + head + _U32.pack(zlib.crc32(head))
 
 
-def peek_version(data: bytes) -> int:
-    """Check the magic and return the format version, without reading further."""
-    if not data:
+def _chunk_bytes(name: str, payload: bytes) -> bytes:
+    raw = name.encode("ascii") if name.isascii() else b""
+    if not 1 <= len(raw) <= 255:
+        raise ContainerError(f"chunk name {name!r} must be 1..255 ASCII characters")
+    payload = bytes(payload)
+    if len(payload) > 0xFFFFFFFF:
+        raise ContainerError(f"chunk {name!r} is larger than 4 GiB")
+    return bytes([len(raw)]) + raw + _U32.pack(len(payload)) + payload + _U32.pack(zlib.crc32(payload))
+
+
+def pack(header: dict, chunks: dict[str, bytes]) -> bytes:
+    """Serialise a header and named chunks into the container format."""
+    body = _header_bytes(header) + b"".join(_chunk_bytes(n, p) for n, p in chunks.items())
+    return body + _U32.pack(zlib.crc32(body))
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+class _Source:
+    """A byte source of known size with a running CRC of what was read."""
+
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        self.f, self.size, self.pos, self.crc = f, size, 0, 0
+
+    def read(self, n: int, what: str) -> bytes:
+        if self.pos + n > self.size - _U32.size:
+            raise TruncatedFileError(f"file is truncated: {what} needs {n} bytes, {max(self.size - 4 - self.pos, 0)} remain")
+        data = self.f.read(n)
+        if len(data) != n:
+            raise TruncatedFileError(f"file is truncated inside {what}")
+        self.pos += n
+        self.crc = zlib.crc32(data, self.crc)
+        return data
+
+    @property
+    def at_trailer(self) -> bool:
+        return self.pos == self.size - _U32.size
+
+
+def _read_header(src: _Source) -> dict:
+    if src.size == 0:
         raise ForeignFileError("not an omnicodec file: it is empty")
-    if data[: len(MAGIC)] != MAGIC:
-        if len(data) < len(MAGIC) and MAGIC.startswith(bytes(data)):
-            raise TruncatedFileError(f"file is truncated: only {len(data)} bytes")
+    head = src.f.read(min(src.size, _PREAMBLE.size))
+    if head[:4] != MAGIC[: len(head[:4])]:
         raise ForeignFileError("not an omnicodec file (magic bytes do not match)")
-    if len(data) < _PREAMBLE.size:
-        raise TruncatedFileError(f"file is truncated: only {len(data)} bytes")
-    _, version, _ = _PREAMBLE.unpack_from(data)
-    return version
-
-
-def unpack(data: bytes) -> Container:
-    """Parse and verify a container; raise a :class:`ContainerError` subclass if it is bad."""
-    data = bytes(data)
-    version = peek_version(data)
+    if len(head) < _PREAMBLE.size:  # a prefix of a valid file
+        raise TruncatedFileError(f"file is truncated: only {src.size} bytes")
+    _, version, head_len = _PREAMBLE.unpack(head)
+    src.pos, src.crc = _PREAMBLE.size, zlib.crc32(head)
     if version > FORMAT_VERSION:
         raise UnsupportedVersionError(
             f"file format version {version} is newer than this omnicodec reads ({FORMAT_VERSION}); upgrade omnicodec"
         )
     if version < 1:
         raise CorruptFileError(f"invalid format version {version}")
-    _, _, head_len = _PREAMBLE.unpack_from(data)
-    end = len(data) - _CRC.size  # where the chunks must stop
-    pos = _PREAMBLE.size
-    raw_chunks: list[tuple[bytes, bytes]] = []
-    structure_error = None
     if head_len > MAX_HEADER_BYTES:
-        structure_error = CorruptFileError(f"declared header length {head_len} is implausible")
-    elif pos + head_len > end:
-        structure_error = TruncatedFileError("file is truncated inside its header")
-    else:
-        head = data[pos : pos + head_len]
-        pos += head_len
-        while pos < end and structure_error is None:
-            name_len = data[pos]
-            if name_len == 0:
-                structure_error = CorruptFileError(f"empty chunk name at byte {pos}")
-                break
-            if pos + 1 + name_len + _LEN.size > end:
-                structure_error = TruncatedFileError(f"file is truncated inside a chunk header at byte {pos}")
-                break
-            name = data[pos + 1 : pos + 1 + name_len]
-            (size,) = _LEN.unpack_from(data, pos + 1 + name_len)
-            pos += 1 + name_len + _LEN.size
-            if pos + size > end:
-                structure_error = TruncatedFileError(
-                    f"file is truncated: chunk {name[:32]!r} declares {size} bytes, {max(end - pos, 0)} remain"
-                )
-                break
-            raw_chunks.append((name, data[pos : pos + size]))
-            pos += size
-    if structure_error is not None:
-        # A wrong length field and a short file look alike; the CRC cannot be trusted either
-        # way, so report the structural problem, which names what is missing.
-        raise structure_error
-    (crc,) = _CRC.unpack_from(data, end)
-    if zlib.crc32(data[:end]) != crc:
-        raise CorruptFileError("file is corrupt: CRC32 mismatch")
+        raise CorruptFileError(f"declared header length {head_len} is implausible")
+    raw = src.read(head_len, "the header")
+    (crc,) = _U32.unpack(src.read(_U32.size, "the header checksum"))
+    if zlib.crc32(raw) != crc:
+        raise CorruptFileError("file header is corrupt (CRC32 mismatch)")
     try:
-        header = json.loads(head.decode("utf-8"))
+        header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:  # CRC passed: written wrongly
         raise CorruptFileError(f"file header is not valid JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise CorruptFileError("file header is not a JSON object")
-    chunks: dict[str, bytes] = {}
-    for name, payload in raw_chunks:
+    return header
+
+
+def _read_chunks(src: _Source) -> Iterator[tuple[str, bytes]]:
+    seen: set[str] = set()
+    while not src.at_trailer:
+        (name_len,) = src.read(1, "a chunk header")
+        if name_len == 0:
+            raise CorruptFileError(f"empty chunk name at byte {src.pos - 1}")
+        raw = src.read(name_len, "a chunk name")
         try:
-            key = name.decode("ascii")
+            name = raw.decode("ascii")
         except UnicodeDecodeError as exc:
-            raise CorruptFileError(f"chunk name {name!r} is not ASCII") from exc
-        if key in chunks:
-            raise CorruptFileError(f"chunk {key!r} appears twice")
-        chunks[key] = payload
-    return Container(header, chunks)
+            raise CorruptFileError(f"chunk name {raw!r} is not ASCII") from exc
+        (size,) = _U32.unpack(src.read(_U32.size, f"chunk {name!r}"))
+        payload = src.read(size, f"chunk {name!r}")
+        (crc,) = _U32.unpack(src.read(_U32.size, f"chunk {name!r}"))
+        if zlib.crc32(payload) != crc:
+            err = CorruptFileError(f"chunk {name!r} is corrupt (CRC32 mismatch)")
+            err.chunk = name
+            raise err
+        if name in seen:
+            raise CorruptFileError(f"chunk {name!r} appears twice")
+        seen.add(name)
+        yield name, payload
+    expected = src.crc
+    (crc,) = _U32.unpack(src.f.read(_U32.size))
+    if crc != expected:
+        raise CorruptFileError("file is corrupt: CRC32 mismatch")
+
+
+def unpack(data: bytes) -> Container:
+    """Parse and verify a whole container; raise a :class:`ContainerError` subclass if it is bad."""
+    data = bytes(data)
+    src = _Source(io.BytesIO(data), len(data))
+    header = _read_header(src)
+    return Container(header, dict(_read_chunks(src)))
+
+
+def peek_version(data: bytes) -> int:
+    """Check the magic and return the format version, without reading further."""
+    if not data:
+        raise ForeignFileError("not an omnicodec file: it is empty")
+    if bytes(data[:4]) != MAGIC[: len(data[:4])]:
+        raise ForeignFileError("not an omnicodec file (magic bytes do not match)")
+    if len(data) < _PREAMBLE.size:
+        raise TruncatedFileError(f"file is truncated: only {len(data)} bytes")
+    return _PREAMBLE.unpack_from(data)[1]
+
+
+class ContainerReader:
+    """Stream a container file: ``header`` at once, then :meth:`chunks` one by one, each
+    checked against its own CRC32 before it is returned; the file CRC is checked at the end."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._f = open(self.path, "rb")
+        try:
+            self._src = _Source(self._f, os.fstat(self._f.fileno()).st_size)
+            self.header = _read_header(self._src)
+        except BaseException:
+            self._f.close()
+            raise
+
+    def chunks(self) -> Iterator[tuple[str, bytes]]:
+        try:
+            yield from _read_chunks(self._src)
+        finally:
+            self._f.close()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> ContainerReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ContainerWriter:
+    """Write a container chunk by chunk to a temporary file; :meth:`commit` renames it into place.
+
+    Used as a context manager, an exception discards the temporary file, so no partial output
+    is ever left behind.
+    """
+
+    def __init__(self, path: str | Path, header: dict) -> None:
+        self.path = Path(path)
+        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        self._f = os.fdopen(fd, "wb")
+        self._crc, self.size, self._names = 0, 0, set()
+        self._write(_header_bytes(header))
+
+    def _write(self, data: bytes) -> None:
+        self._f.write(data)
+        self._crc = zlib.crc32(data, self._crc)
+        self.size += len(data)
+
+    def add(self, name: str, payload: bytes) -> None:
+        if name in self._names:
+            raise ContainerError(f"chunk {name!r} written twice")
+        self._names.add(name)
+        self._write(_chunk_bytes(name, payload))
+
+    def commit(self) -> int:
+        """Finish the file and move it into place; returns its size in bytes."""
+        self._f.write(_U32.pack(self._crc))
+        self.size += _U32.size
+        self._f.close()
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(self._tmp, 0o666 & ~mask)
+        os.replace(self._tmp, self.path)
+        return self.size
+
+    def abort(self) -> None:
+        self._f.close()
+        Path(self._tmp).unlink(missing_ok=True)
+
+    def __enter__(self) -> ContainerWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
