@@ -150,16 +150,16 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, imag
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
 
 
-@pytest.mark.parametrize("config", sorted(p.name for p in (CONFIGS / "image").glob("*.yaml")))
+@pytest.mark.parametrize("config", sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.glob("*/*.yaml")))
 def test_every_config_builds(config):
     import lightning as L
     from lightning.pytorch.cli import LightningCLI
 
     cli = LightningCLI(
         L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True, run=False,
-        args=["--config", str(CONFIGS / "image" / config), "--trainer.logger=false", "--trainer.callbacks=null",
+        args=["--config", str(CONFIGS / config), "--trainer.logger=false", "--trainer.callbacks=null",
               "--model.init_args.teacher_weights=null"] if "distill" in config else
-             ["--config", str(CONFIGS / "image" / config), "--trainer.logger=false", "--trainer.callbacks=null"],
+             ["--config", str(CONFIGS / config), "--trainer.logger=false", "--trainer.callbacks=null"],
         save_config_callback=None,
     )
     assert isinstance(cli.model, L.LightningModule)

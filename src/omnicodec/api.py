@@ -1,4 +1,8 @@
-"""``compress_file`` / ``decompress_file``: what the CLI does, as Python functions."""
+"""``compress_file`` / ``decompress_file``: what the CLI does, as Python functions.
+
+The medium is chosen from the input (a video file or a folder of frames is video, anything
+else an image) or from the requested codec, and from the file header when decoding.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from . import zoo
-from .coding import Bitstream, coder_identity, container
+from .coding import coder_identity, container
 from .coding.range_coder import CODER_NAME
-from .datasets.image_io import check_image_output, read_image, write_image
 from .errors import (
     CorruptFileError,
     InputError,
-    OmnicodecError,
     UnknownCodecError,
     UnsupportedVersionError,
     WeightsMismatchError,
@@ -36,6 +35,7 @@ class CompressResult:
     pixels: int
     seconds: float
     notes: list[str] = field(default_factory=list)
+    frames: int = 0
 
     @property
     def bits(self) -> int:
@@ -46,8 +46,9 @@ class CompressResult:
         return self.bits / self.pixels
 
     def summary(self) -> str:
+        frames = f"{self.frames} frames, " if self.frames else ""
         s = (
-            f"{self.input} -> {self.output}: {self.num_bytes:,} bytes ({self.bits:,} bits), "
+            f"{self.input} -> {self.output}: {frames}{self.num_bytes:,} bytes ({self.bits:,} bits), "
             f"{self.bpp:.4f} bpp, {self.seconds:.2f} s [{self.codec_id} q{self.quality}]"
         )
         return s + "".join(f"\n  note: {n}" for n in self.notes)
@@ -62,12 +63,11 @@ class DecompressResult:
     height: int
     width: int
     seconds: float
+    frames: int = 0
 
     def summary(self) -> str:
-        return (
-            f"{self.input} -> {self.output}: {self.width}x{self.height} image, {self.seconds:.2f} s "
-            f"[{self.codec_id} q{self.quality}]"
-        )
+        what = f"{self.frames} frames of {self.width}x{self.height}" if self.frames else f"{self.width}x{self.height} image"
+        return f"{self.input} -> {self.output}: {what}, {self.seconds:.2f} s [{self.codec_id} q{self.quality}]"
 
 
 def load_codec(
@@ -96,59 +96,78 @@ def compress_file(
     weights: str | Path | None = None,
     force: bool = False,
     device: str = "cpu",
+    progress: bool = False,
 ) -> CompressResult:
-    """Compress an image file into an omnicodec file (written atomically)."""
+    """Compress an image or video into an omnicodec file (written atomically)."""
+    from .media.video import is_video_path
+
     start = time.perf_counter()
     input, output = Path(input), Path(output)
     check_output(output, force)
     if input.exists() and output.exists() and input.resolve() == output.resolve():
         raise InputError("input and output are the same file")
-    array, info = read_image(input)
-    model = load_codec(codec, quality, weights, device)
-    if model.media != "image":
-        raise InputError(f"{model.codec_id} codes {model.media}, not images")
-    x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).float().div(255.0).to(device)
-    bitstream = model.compress(x)
+    if not input.exists():
+        raise InputError(f"{input}: no such file")
+    media = "video" if is_video_path(input) else "image"
+    model = load_codec(codec, quality, weights, device, media)
+    if model.media != media:
+        raise InputError(f"{model.codec_id} codes {model.media}, but {input} is {'a video' if media == 'video' else 'an image'}")
     header = {
         "codec": model.codec_id,
         "quality": model.quality,
         "weights": model.weights_sha256[: zoo.SHA_PREFIX_LEN],
         "coder": coder_identity(),
-        "media": info.media(),
-        "shapes": bitstream.shapes,
-        "side_info": bitstream.side_info,
     }
-    data = container.pack(header, bitstream.streams)
+    if media == "video":
+        from .media.video import compress_video
+
+        size, info, pixels = compress_video(model, input, output, header, device, progress)
+        return CompressResult(str(input), str(output), model.codec_id, model.quality, size, pixels,
+                              time.perf_counter() - start, frames=info["frames"])
+    from .media.image import compress_image
+
+    data, _, notes, pixels = compress_image(model, input, header, device)
     atomic_write_bytes(output, data)
-    return CompressResult(
-        str(input), str(output), model.codec_id, model.quality, len(data), info.height * info.width,
-        time.perf_counter() - start, list(info.notes),
-    )
+    return CompressResult(str(input), str(output), model.codec_id, model.quality, len(data), pixels,
+                          time.perf_counter() - start, notes)
 
 
 def read_header(path: str | Path) -> container.Container:
-    """Read and verify an omnicodec file (no decoding)."""
+    """Read and verify a whole omnicodec file (no decoding)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file" if not path.exists() else f"{path} is not a file")
     return container.unpack(path.read_bytes())
 
 
-def _check_header(header: dict) -> None:
+def _check_header(header: dict) -> str:
+    """Validate the fields every file needs; returns the media type."""
     try:
         codec_id, media = header["codec"], header["media"]
         coder = header["coder"]["name"]
-        shapes, side = header["shapes"], header["side_info"]
-        if not isinstance(codec_id, str) or not isinstance(shapes, dict) or not isinstance(side, dict):
+        kind = media["type"]
+        if not isinstance(codec_id, str) or not isinstance(media, dict):
             raise TypeError("wrong field types")
-        h, w = int(media["height"]), int(media["width"])
+    except (KeyError, TypeError) as exc:
+        raise CorruptFileError(f"file header is incomplete or malformed ({exc})") from exc
+    if coder != CODER_NAME:
+        raise UnsupportedVersionError(f"file was written with coder {coder!r}; this omnicodec has {CODER_NAME!r}")
+    if kind not in ("image", "video"):
+        raise UnsupportedVersionError(f"file holds {kind!r} media, which this omnicodec cannot decode")
+    return kind
+
+
+def _check_image_header(header: dict) -> None:
+    try:
+        shapes, side = header["shapes"], header["side_info"]
+        h, w = int(header["media"]["height"]), int(header["media"]["width"])
+        if not isinstance(shapes, dict) or not isinstance(side, dict):
+            raise TypeError("wrong field types")
         for shape in shapes.values():
             if not (isinstance(shape, list) and 1 <= len(shape) <= 6 and all(isinstance(d, int) and d >= 0 for d in shape)):
                 raise ValueError(f"bad stream shape {shape!r}")
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptFileError(f"file header is incomplete or malformed ({exc})") from exc
-    if coder != CODER_NAME:
-        raise UnsupportedVersionError(f"file was written with coder {coder!r}; this omnicodec has {CODER_NAME!r}")
     if not (0 < h and 0 < w and h * w <= MAX_PIXELS):
         raise CorruptFileError(f"file declares an implausible image size {w}x{h}")
     if side.get("size") != [h, w]:
@@ -158,16 +177,19 @@ def _check_header(header: dict) -> None:
 
 def _codec_for_file(header: dict, weights: str | Path | None, device: str):
     prefix = header["weights"] if isinstance(header.get("weights"), str) else ""
-    if weights is not None:
-        model = zoo.load_file_entry(weights, device)
-    else:
-        entry = zoo.find_by_sha(prefix) if prefix else None
-        if entry is None:
-            raise WeightsMismatchError(
-                f"file was written with {header['codec']} weights {prefix or '?'}…, which are not shipped "
-                "with this omnicodec; pass --weights with the exported model"
-            )
-        model = zoo.load_entry(entry, device)
+    try:
+        if weights is not None:
+            model = zoo.load_file_entry(weights, device)
+        else:
+            entry = zoo.find_by_sha(prefix) if prefix else None
+            if entry is None:
+                raise WeightsMismatchError(
+                    f"file was written with {header['codec']} weights {prefix or '?'}…, which are not shipped "
+                    "with this omnicodec; pass --weights with the exported model"
+                )
+            model = zoo.load_entry(entry, device)
+    except UnknownCodecError as exc:
+        raise UnsupportedVersionError(f"file uses codec {header['codec']!r}, unknown to this omnicodec") from exc
     if model.codec_id != header["codec"] or not model.weights_sha256.startswith(prefix) or not prefix:
         raise WeightsMismatchError(
             f"file needs {header['codec']} weights {prefix}…, but the loaded model is "
@@ -182,32 +204,36 @@ def decompress_file(
     weights: str | Path | None = None,
     force: bool = False,
     device: str = "cpu",
+    progress: bool = False,
 ) -> DecompressResult:
-    """Decode an omnicodec file into an image file (written atomically, never partially)."""
+    """Decode an omnicodec file into an image or video (written atomically, never partially)."""
+    from .coding.container import ContainerReader
+
     start = time.perf_counter()
-    output = Path(output)
-    check_output(output, force)
+    input, output = Path(input), Path(output)
+    if not input.is_file():
+        raise InputError(f"{input}: no such file" if not input.exists() else f"{input} is not a file")
+    reader = ContainerReader(input)
+    try:
+        kind = _check_header(reader.header)
+        check_output(output, force, allow_dir=kind == "video")
+        header = reader.header
+        if kind == "video":
+            from .media.video import decompress_video
+
+            model = _codec_for_file(header, weights, device)
+            frames, h, w = decompress_video(model, reader, output, progress)
+            return DecompressResult(str(input), str(output), model.codec_id, int(header.get("quality", 0)), h, w,
+                                    time.perf_counter() - start, frames)
+    finally:
+        reader.close()
+    from .datasets.image_io import check_image_output
+    from .media.image import decompress_image
+
     check_image_output(output)
-    parsed = read_header(input)
-    header = parsed.header
-    _check_header(header)
-    try:
-        model = _codec_for_file(header, weights, device)
-    except UnknownCodecError as exc:
-        raise UnsupportedVersionError(f"file uses codec {header['codec']!r}, unknown to this omnicodec") from exc
-    bitstream = Bitstream(dict(parsed.chunks), header["shapes"], header["side_info"])
-    try:
-        x_hat = model.decompress(bitstream)
-    except OmnicodecError:
-        raise
-    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
-        raise CorruptFileError(f"file content does not match its codec: {exc}") from exc
-    media = header["media"]
-    array = (x_hat[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    if array.shape[:2] != (media["height"], media["width"]):
-        raise CorruptFileError("decoded image size differs from the header")
-    write_image(output, np.ascontiguousarray(array), "L" if media.get("output_mode") == "L" else "RGB")
-    return DecompressResult(
-        str(input), str(output), model.codec_id, int(header.get("quality", 0)), media["height"], media["width"],
-        time.perf_counter() - start,
-    )
+    parsed = read_header(input)  # images: every byte checked before decoding
+    _check_image_header(parsed.header)
+    model = _codec_for_file(parsed.header, weights, device)
+    h, w = decompress_image(model, parsed, output)
+    return DecompressResult(str(input), str(output), model.codec_id, int(parsed.header.get("quality", 0)), h, w,
+                            time.perf_counter() - start)

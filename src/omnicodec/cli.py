@@ -20,14 +20,16 @@ EXIT_USAGE = 2
 def _cmd_compress(args: argparse.Namespace) -> None:
     from .api import compress_file
 
-    result = compress_file(args.input, args.output, args.codec, args.quality, args.weights, args.force, args.device)
+    result = compress_file(
+        args.input, args.output, args.codec, args.quality, args.weights, args.force, args.device, progress=True
+    )
     print(result.summary())
 
 
 def _cmd_decompress(args: argparse.Namespace) -> None:
     from .api import decompress_file
 
-    result = decompress_file(args.input, args.output, args.weights, args.force, args.device)
+    result = decompress_file(args.input, args.output, args.weights, args.force, args.device, progress=True)
     print(result.summary())
 
 
@@ -146,8 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"omnicodec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("compress", help="compress an image into an omnicodec file")
-    p.add_argument("input", help="image file (anything Pillow opens)")
+    p = sub.add_parser("compress", help="compress an image or a video into an omnicodec file")
+    p.add_argument("input", help="image (anything Pillow opens), or video: .y4m, a folder of PNG frames, .mp4 (ffmpeg)")
     p.add_argument("output", help="compressed file to write (e.g. photo.omc)")
     p.add_argument("--codec", help="codec id (default: the shipped default for the media)")
     p.add_argument("--quality", type=int, help="shipped quality level (default: the codec's default)")
@@ -158,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("decompress", help="decode an omnicodec file")
     p.add_argument("input", help="omnicodec file")
-    p.add_argument("output", help="decoded file (.png, .bmp, .tif, .ppm or .webp, lossless)")
+    p.add_argument("output", help="image: .png, .bmp, .tif, .ppm, .webp (lossless); video: .y4m, .mp4 or a folder name")
     p.add_argument("--weights", help="exported weights, if the file was not written with shipped ones")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")

@@ -15,10 +15,11 @@ from typing import BinaryIO
 from .errors import OutputExistsError
 
 
-def check_output(path: str | Path, force: bool) -> Path:
-    """Refuse to overwrite an existing ``path`` unless ``force``; refuse directories always."""
+def check_output(path: str | Path, force: bool, allow_dir: bool = False) -> Path:
+    """Refuse to overwrite an existing ``path`` unless ``force``; refuse directories unless
+    ``allow_dir`` (a folder of video frames is itself the output)."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and not allow_dir:
         raise OutputExistsError(f"{path} is a directory")
     if path.exists() and not force:
         raise OutputExistsError(f"{path} exists; use --force to overwrite it")

@@ -1,12 +1,15 @@
-"""Reading video sequences as RGB frames: Y4M (4:2:0, 8-bit) and folders of PNG frames.
+"""Reading and writing video as RGB frames: Y4M (4:2:0, 8-bit), folders of PNG frames, and
+MP4 (or any container ffmpeg reads) through ``ffmpeg`` when it is installed.
 
-Y4M frames are converted from limited-range BT.601 Y'CbCr (the convention of the Xiph test
-sequences) to 8-bit RGB. Frame data is read frame by frame; declared sizes are checked
-against the file before anything large is allocated.
+Y4M frames are converted from and to limited-range BT.601 Y'CbCr (the convention of the Xiph
+test sequences); odd sizes use rounded-up chroma planes. Frames are read and written one at
+a time; declared sizes are checked against the file before anything large is allocated.
+Writers are atomic: a temporary file (or folder) is renamed into place when complete.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,20 +41,45 @@ def _parse_y4m_header(line: bytes, path: Path) -> dict:
     if not info["colour"].startswith("420"):
         raise InputError(f"{path}: only 4:2:0 8-bit Y4M is supported, this file is C{info['colour']}")
     w, h = info["width"], info["height"]
-    if not (0 < w and 0 < h and w * h <= MAX_FRAME_PIXELS and w % 2 == 0 and h % 2 == 0):
+    if not (0 < w and 0 < h and w * h <= MAX_FRAME_PIXELS):
         raise InputError(f"{path}: unsupported Y4M frame size {w}x{h}")
     return info
 
 
+def _chroma_size(h: int, w: int) -> tuple[int, int]:
+    return (h + 1) // 2, (w + 1) // 2
+
+
 def yuv420_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Limited-range BT.601 4:2:0 planes to an H×W×3 uint8 RGB frame."""
+    h, w = y.shape
     yf = (y.astype(np.float32) - 16.0) * (255.0 / 219.0)
-    uf = np.repeat(np.repeat(u.astype(np.float32) - 128.0, 2, 0), 2, 1) * (255.0 / 224.0)
-    vf = np.repeat(np.repeat(v.astype(np.float32) - 128.0, 2, 0), 2, 1) * (255.0 / 224.0)
+    uf = np.repeat(np.repeat(u.astype(np.float32) - 128.0, 2, 0), 2, 1)[:h, :w] * (255.0 / 224.0)
+    vf = np.repeat(np.repeat(v.astype(np.float32) - 128.0, 2, 0), 2, 1)[:h, :w] * (255.0 / 224.0)
     r = yf + 1.402 * vf
     g = yf - 0.344136 * uf - 0.714136 * vf
     b = yf + 1.772 * uf
     return np.clip(np.round(np.stack([r, g, b], -1)), 0, 255).astype(np.uint8)
+
+
+def rgb_to_yuv420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An H×W×3 uint8 RGB frame to limited-range BT.601 4:2:0 planes (chroma averaged 2×2)."""
+    f = rgb.astype(np.float32)
+    r, g, b = f[..., 0], f[..., 1], f[..., 2]
+    y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+    u = 128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0
+    v = 128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0
+    h, w = y.shape
+    ph, pw = h % 2, w % 2
+
+    def down(c: np.ndarray) -> np.ndarray:
+        c = np.pad(c, ((0, ph), (0, pw)), mode="edge")
+        return c.reshape(c.shape[0] // 2, 2, c.shape[1] // 2, 2).mean(axis=(1, 3))
+
+    def to8(c: np.ndarray) -> np.ndarray:
+        return np.clip(np.round(c), 0, 255).astype(np.uint8)
+
+    return to8(y), to8(down(u)), to8(down(v))
 
 
 def read_y4m(path: str | Path) -> tuple[Iterator[np.ndarray], dict]:
@@ -65,7 +93,8 @@ def read_y4m(path: str | Path) -> tuple[Iterator[np.ndarray], dict]:
         f.close()
         raise
     w, h = info["width"], info["height"]
-    frame_bytes = w * h * 3 // 2
+    ch, cw = _chroma_size(h, w)
+    frame_bytes = w * h + 2 * ch * cw
 
     def frames() -> Iterator[np.ndarray]:
         with f:
@@ -81,8 +110,8 @@ def read_y4m(path: str | Path) -> tuple[Iterator[np.ndarray], dict]:
                     raise InputError(f"{path}: frame {index} is truncated")
                 plane = np.frombuffer(data, dtype=np.uint8)
                 y = plane[: w * h].reshape(h, w)
-                u = plane[w * h : w * h * 5 // 4].reshape(h // 2, w // 2)
-                v = plane[w * h * 5 // 4 :].reshape(h // 2, w // 2)
+                u = plane[w * h : w * h + ch * cw].reshape(ch, cw)
+                v = plane[w * h + ch * cw :].reshape(ch, cw)
                 yield yuv420_to_rgb(y, u, v)
                 index += 1
 
@@ -110,14 +139,161 @@ def read_png_frames(folder: str | Path) -> tuple[Iterator[np.ndarray], dict]:
     return frames(), info
 
 
-def read_sequence(path: str | Path, max_frames: int | None = None) -> tuple[list[np.ndarray], dict]:
-    """All frames (up to ``max_frames``) of a Y4M file or PNG-frame folder."""
+def read_ffmpeg(path: str | Path) -> tuple[Iterator[np.ndarray], dict]:
+    """Frames of any file ffmpeg decodes (MP4, MKV…), as RGB, streamed through a pipe."""
+    import json
+    import shutil
+    import subprocess
+
     path = Path(path)
-    frames, info = read_y4m(path) if path.is_file() else read_png_frames(path)
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        raise InputError(f"{path}: reading {path.suffix} video needs ffmpeg, which is not installed; use .y4m or PNG frames")
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height,r_frame_rate",
+         "-of", "json", str(path)], capture_output=True, text=True,
+    )
+    try:
+        stream = json.loads(probe.stdout)["streams"][0]
+        w, h = int(stream["width"]), int(stream["height"])
+        num, _, den = stream.get("r_frame_rate", "25/1").partition("/")
+        fps = (int(num), int(den or 1))
+    except (ValueError, KeyError, IndexError) as exc:
+        raise InputError(f"{path}: not a video ffmpeg can read") from exc
+    if not (0 < w * h <= MAX_FRAME_PIXELS):
+        raise InputError(f"{path}: unsupported frame size {w}x{h}")
+    info = {"width": w, "height": h, "fps": fps}
+
+    def frames() -> Iterator[np.ndarray]:
+        proc = subprocess.Popen(
+            ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        try:
+            while True:
+                data = proc.stdout.read(w * h * 3)
+                if len(data) < w * h * 3:
+                    break
+                yield np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)
+        finally:
+            proc.stdout.close()
+            proc.kill()
+            proc.wait()
+
+    return frames(), info
+
+
+VIDEO_FILE_SUFFIXES = (".y4m", ".mp4", ".mkv", ".mov", ".avi", ".webm")
+
+
+def open_video(path: str | Path) -> tuple[Iterator[np.ndarray], dict]:
+    """RGB frames of a Y4M file, a folder of PNG frames, or (with ffmpeg) any other video file."""
+    path = Path(path)
+    if path.is_dir():
+        return read_png_frames(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.suffix.lower() == ".y4m":
+        return read_y4m(path)
+    return read_ffmpeg(path)
+
+
+def read_sequence(path: str | Path, max_frames: int | None = None) -> tuple[list[np.ndarray], dict]:
+    """All frames (up to ``max_frames``) of a Y4M file, PNG-frame folder or ffmpeg-readable file."""
+    frames, info = open_video(path)
     out = []
     for frame in frames:
         out.append(frame)
         if max_frames is not None and len(out) >= max_frames:
             break
+    if hasattr(frames, "close"):
+        frames.close()
     info["frames"] = len(out)
     return out, info
+
+
+class VideoWriter:
+    """Write RGB frames to ``.y4m``, ``.mp4`` (x264 via ffmpeg, CRF 12: near-lossless, not
+    exact) or, for a path without a video suffix, a folder of ``frame_00001.png`` … files.
+
+    Everything goes to a temporary file or folder first; :meth:`commit` renames it into place
+    and :meth:`abort` removes it, so a failed decode leaves nothing behind.
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: tuple[int, int] = (25, 1)) -> None:
+        import tempfile
+
+        self.path, self.width, self.height, self.fps = Path(path), int(width), int(height), tuple(fps)
+        self.kind = {".y4m": "y4m", ".mp4": "mp4"}.get(self.path.suffix.lower(), "png")
+        if self.path.suffix.lower() in VIDEO_FILE_SUFFIXES and self.kind == "png":
+            raise InputError(f"cannot write {self.path.suffix} video; use .y4m, .mp4 or a folder name for PNG frames")
+        self.count = 0
+        parent = self.path.parent
+        if self.kind == "png":
+            self._tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}.", suffix=".tmp"))
+        else:
+            fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{self.path.name}.", suffix=f".tmp{self.path.suffix}")
+            self._tmp = Path(tmp)
+            if self.kind == "y4m":
+                self._f = os.fdopen(fd, "wb")
+                self._f.write(f"YUV4MPEG2 W{width} H{height} F{fps[0]}:{fps[1]} Ip A1:1 C420jpeg\n".encode())
+            else:
+                os.close(fd)
+                self._proc = self._start_ffmpeg()
+
+    def _start_ffmpeg(self):
+        import shutil
+        import subprocess
+
+        if shutil.which("ffmpeg") is None or self.width % 2 or self.height % 2:
+            self._tmp.unlink(missing_ok=True)
+            reason = "needs ffmpeg, which is not installed" if shutil.which("ffmpeg") is None else (
+                f"needs an even frame size (4:2:0), not {self.width}x{self.height}"
+            )
+            raise InputError(f"writing .mp4 {reason}; use .y4m or a folder of PNG frames")
+        return subprocess.Popen(
+            ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}",
+             "-r", f"{self.fps[0]}/{self.fps[1]}", "-i", "-", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p",
+             "-f", "mp4", str(self._tmp)],
+            stdin=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+
+    def write(self, frame: np.ndarray) -> None:
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        if frame.shape != (self.height, self.width, 3):
+            raise InputError(f"frame of shape {frame.shape} does not fit a {self.width}x{self.height} video")
+        self.count += 1
+        if self.kind == "png":
+            Image.fromarray(frame).save(self._tmp / f"frame_{self.count:05d}.png")
+        elif self.kind == "y4m":
+            y, u, v = rgb_to_yuv420(frame)
+            self._f.write(b"FRAME\n" + y.tobytes() + u.tobytes() + v.tobytes())
+        else:
+            self._proc.stdin.write(frame.tobytes())
+
+    def commit(self) -> None:
+        import shutil
+
+        if self.kind == "y4m":
+            self._f.close()
+        elif self.kind == "mp4":
+            self._proc.stdin.close()
+            if self._proc.wait() != 0:
+                self._tmp.unlink(missing_ok=True)
+                raise InputError("ffmpeg failed to write the MP4 file")
+        if self.kind == "png" and self.path.exists():
+            shutil.rmtree(self.path) if self.path.is_dir() else self.path.unlink()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        import shutil
+
+        if self.kind == "y4m":
+            self._f.close()
+        elif self.kind == "mp4":
+            self._proc.stdin.close()
+            self._proc.kill()
+            self._proc.wait()
+        if self._tmp.is_dir():
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        else:
+            self._tmp.unlink(missing_ok=True)

@@ -105,13 +105,9 @@ def _learned_image_rows(codec_id: str, files: list[Path], qualities: list[int] |
     from .. import zoo
     from ..api import compress_file, decompress_file
 
-    shipped = sorted(e["quality"] for e in zoo.shipped_entries() if e["codec_id"] == codec_id)
-    chosen = [q for q in shipped if qualities is None or q in qualities]
-    if not chosen:
-        raise InputError(f"{codec_id} has no shipped weights at qualities {qualities} (shipped: {shipped or 'none'})")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for quality in chosen:
+        for quality in _shipped_qualities(codec_id, qualities):
             codec = zoo.load(codec_id, quality)
             for path in _progress(files, len(files), f"{codec_id} q{quality}", progress):
                 reference = _load_rgb(path)
@@ -131,6 +127,46 @@ def _learned_image_rows(codec_id: str, files: list[Path], qualities: list[int] |
                     encoding_time=t1 - t0, decoding_time=t2 - t1,
                 )
                 rows.append(row)
+    return rows
+
+
+def _shipped_qualities(codec_id: str, qualities: list | None) -> list[int]:
+    from .. import zoo
+
+    shipped = sorted(e["quality"] for e in zoo.shipped_entries() if e["codec_id"] == codec_id)
+    chosen = [q for q in shipped if qualities is None or q in qualities]
+    if not chosen:
+        raise InputError(f"{codec_id} has no shipped weights at qualities {qualities} (shipped: {shipped or 'none'})")
+    return chosen
+
+
+def _learned_video_rows(
+    codec_id: str, sequences: list[Path], qualities: list | None, max_frames: int | None, progress: bool
+) -> list[dict]:
+    from ..api import compress_file, decompress_file
+    from ..datasets.video_io import VideoWriter, read_sequence
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for quality in _shipped_qualities(codec_id, qualities):
+            for path in _progress(sequences, len(sequences), f"{codec_id} q{quality}", progress):
+                frames, info = read_sequence(path, max_frames)
+                source = Path(tmp) / "in"  # exactly the frames that are measured
+                writer = VideoWriter(source, info["width"], info["height"], info.get("fps", (25, 1)))
+                for f in frames:
+                    writer.write(f)
+                writer.commit()
+                t0 = time.perf_counter()
+                result = compress_file(source, Path(tmp) / "v.omc", codec_id, quality, force=True)
+                t1 = time.perf_counter()
+                decompress_file(Path(tmp) / "v.omc", Path(tmp) / "out", force=True)
+                t2 = time.perf_counter()
+                decoded, _ = read_sequence(Path(tmp) / "out")
+                per_frame = frame_psnrs(frames, decoded)
+                rows.append({
+                    "item": path.name, "quality": quality, "bpp": result.bpp, "psnr-rgb": float(np.mean(per_frame)),
+                    "frame-psnr": per_frame, "encode_fps": len(frames) / (t1 - t0), "decode_fps": len(frames) / (t2 - t1),
+                })
     return rows
 
 
@@ -170,10 +206,13 @@ def collect_rows(
     from ..codecs import get_codec_class
 
     media = get_codec_class(name).media
-    if media != "image":
-        raise InputError(f"evaluating {media} codecs is not available yet")
-    items = image_folder(dataset)[:limit]
-    return _learned_image_rows(name, items, qualities, progress), media, f"omnicodec {name}, real files"
+    if media == "image":
+        items = image_folder(dataset)[:limit]
+        return _learned_image_rows(name, items, qualities, progress), media, f"omnicodec {name}, real files"
+    if media == "video":
+        items = video_sequences(dataset)[:limit]
+        return _learned_video_rows(name, items, qualities, max_frames, progress), media, f"omnicodec {name}, real files"
+    raise InputError(f"evaluating {media} codecs is not available yet")
 
 
 def aggregate(name: str, description: str, rows: list[dict]) -> RDResults:

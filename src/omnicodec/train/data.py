@@ -210,7 +210,7 @@ class SpeechDataModule(_ResumableDataModule):
 
 def synthetic_clip(image: np.ndarray, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """``frames`` views of a still ``image`` along a smooth random pan and zoom: [T, size, size, 3]."""
-    img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()[None] / 255
+    img = torch.from_numpy(np.array(image)).permute(2, 0, 1).float()[None] / 255
     h, w = img.shape[-2:]
     zoom0, zoom1 = rng.uniform(0.5, 0.9, 2)
     cx0, cy0, cx1, cy1 = rng.uniform(-0.3, 0.3, 4)

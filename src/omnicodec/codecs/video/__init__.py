@@ -1,0 +1,5 @@
+"""Video codecs."""
+
+from .stem import STEMVideoCodec
+
+__all__ = ["STEMVideoCodec"]

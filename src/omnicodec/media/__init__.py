@@ -1,0 +1,1 @@
+"""File-level compression for each medium (used by :mod:`omnicodec.api`)."""

@@ -1,0 +1,129 @@
+"""Video to omnicodec files and back, frame by frame.
+
+A video file holds one chunk per frame (``frame-0``, ``frame-1``, …): the frame's ``z`` stream
+length (uint32), its ``z`` stream, then its ``y`` stream. Encoding reads and codes one frame at
+a time and decoding writes one frame at a time, so memory does not grow with the length of
+the clip; each chunk is checked against its own CRC before it is decoded, and a damaged
+chunk is reported with its frame index.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..coding import Bitstream
+from ..coding.container import ContainerReader, ContainerWriter
+from ..datasets.video_io import VideoWriter, open_video
+from ..errors import CorruptFileError, InputError, OmnicodecError
+
+_LEN = struct.Struct("<I")
+MAX_FRAME_PIXELS = 1 << 26
+
+
+def _progress(iterable, enabled: bool, desc: str):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, unit="frame", leave=False)
+
+
+def _payload(bitstream: Bitstream) -> bytes:
+    z, y = bitstream.streams["z"], bitstream.streams["y"]
+    return _LEN.pack(len(z)) + z + y
+
+
+def _bitstream(payload: bytes, t: int, shapes: dict) -> Bitstream:
+    if len(payload) < _LEN.size:
+        raise CorruptFileError(f"frame {t} is corrupt: its chunk is too short")
+    (z_len,) = _LEN.unpack_from(payload)
+    if _LEN.size + z_len > len(payload):
+        raise CorruptFileError(f"frame {t} is corrupt: its z stream overruns the chunk")
+    z, y = payload[_LEN.size : _LEN.size + z_len], payload[_LEN.size + z_len :]
+    return Bitstream({"z": z, "y": y}, {k: list(v) for k, v in shapes.items()})
+
+
+def compress_video(model, input, output, header: dict, device: str, progress: bool) -> tuple[int, dict, int]:
+    """Code every frame of ``input`` into ``output``; returns (file bytes, media, pixels)."""
+    frames, info = open_video(input)
+    w, h = info["width"], info["height"]
+    media = {"type": "video", "width": w, "height": h, "fps": list(info.get("fps", (25, 1))),
+             "intra_period": model.intra_period, "colour_space": "RGB", "bit_depth": 8}
+    header = dict(header, media=media, side_info={"size": [h, w]})
+    count, reference = 0, None
+    with ContainerWriter(output, header) as writer:
+        for t, frame in enumerate(_progress(frames, progress, "encoding")):
+            x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float().div(255).to(device)
+            bitstream, reference = model.compress_frame(x, t, reference)
+            writer.add(f"frame-{t}", _payload(bitstream))
+            count += 1
+        if count == 0:
+            raise InputError(f"{input}: the video has no frames")
+    media["frames"] = count
+    return writer.size, media, count * w * h
+
+
+def decompress_video(model, reader: ContainerReader, output, progress: bool) -> tuple[int, int, int]:
+    """Decode a video file chunk by chunk into ``output``; returns (frames, height, width)."""
+    media = reader.header["media"]
+    try:
+        w, h = int(media["width"]), int(media["height"])
+        fps = tuple(int(v) for v in media.get("fps", (25, 1)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptFileError(f"video header is malformed ({exc})") from exc
+    if not (0 < w and 0 < h and w * h <= MAX_FRAME_PIXELS) or len(fps) != 2 or min(fps) <= 0:
+        raise CorruptFileError(f"video header declares an implausible size {w}x{h} or rate {fps}")
+    shapes = model.stream_shapes(h, w)
+    writer = VideoWriter(output, w, h, fps)
+    t, reference = 0, None
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="decoding", unit="frame", leave=False)
+    try:
+        chunks = reader.chunks()
+        while True:
+            try:
+                name, payload = next(chunks)
+            except StopIteration:
+                break
+            except CorruptFileError as exc:
+                if getattr(exc, "chunk", "").startswith("frame-"):
+                    err = CorruptFileError(f"frame {t} is corrupt (its chunk fails its CRC32); frames before it decode")
+                    err.frame_index = t
+                    raise err from exc
+                raise
+            if name != f"frame-{t}":
+                raise CorruptFileError(f"expected the chunk of frame {t}, found {name!r}")
+            try:
+                frame, reference = model.decompress_frame(_bitstream(payload, t, shapes), t, reference, h, w)
+            except OmnicodecError as exc:
+                err = CorruptFileError(f"frame {t} does not decode: {exc}")
+                err.frame_index = t
+                raise err from exc
+            writer.write((frame[0] * 255).round().byte().permute(1, 2, 0).cpu().numpy())
+            t += 1
+            if bar is not None:
+                bar.update(1)
+        if t == 0:
+            raise CorruptFileError("the file holds no frames")
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return t, h, w
+
+
+def is_video_path(path) -> bool:
+    from ..datasets.video_io import VIDEO_FILE_SUFFIXES
+
+    path = Path(path)
+    return path.is_dir() or path.suffix.lower() in VIDEO_FILE_SUFFIXES
