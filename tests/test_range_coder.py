@@ -162,3 +162,17 @@ def test_tables_copy_and_pickle_after_use():
     data = encode(np.zeros(5, np.int32), np.arange(5, dtype=np.int32) % 4, tables)  # builds models
     for clone in (copy.deepcopy(tables), pickle.loads(pickle.dumps(tables))):
         np.testing.assert_array_equal(decode(data, np.arange(5, dtype=np.int32) % 4, clone), np.zeros(5))
+
+
+def test_a_drifting_decoder_is_detected():
+    """Decoding with table indices that differ from the encoder's must fail, not return garbage."""
+    tables = gaussian_tables(SCALES[:16])
+    rng = np.random.default_rng(5)
+    index = rng.integers(4, 16, 2000).astype(np.int32)
+    symbols = np.round(rng.normal(0, SCALES[index])).astype(np.int32)
+    data = encode(symbols, index, tables)
+    drifted = index.copy()
+    drifted[1234] -= 1  # one scale picked one table lower, as an ulp of difference could do
+    with pytest.raises(DecodeError, match="desynchronised"):
+        decode(data, drifted, tables)
+    np.testing.assert_array_equal(decode(data, index, tables), symbols)

@@ -36,6 +36,7 @@ class CompressResult:
     seconds: float
     notes: list[str] = field(default_factory=list)
     frames: int = 0
+    media: str = "image"
 
     @property
     def bits(self) -> int:
@@ -43,14 +44,21 @@ class CompressResult:
 
     @property
     def bpp(self) -> float:
-        return self.bits / self.pixels
+        """Bits per pixel (images, video); for speech ``pixels`` counts 16 kHz samples."""
+        return self.bits / max(self.pixels, 1)
+
+    @property
+    def kbps(self) -> float:
+        """Kilobits per second of speech (16 kHz samples)."""
+        return self.bits / max(self.pixels / 16000, 1e-9) / 1000
 
     def summary(self) -> str:
-        frames = f"{self.frames} frames, " if self.frames else ""
-        s = (
-            f"{self.input} -> {self.output}: {frames}{self.num_bytes:,} bytes ({self.bits:,} bits), "
-            f"{self.bpp:.4f} bpp, {self.seconds:.2f} s [{self.codec_id} q{self.quality}]"
-        )
+        if self.media == "speech":
+            rate = f"{self.pixels / 16000:.2f} s of audio, {self.num_bytes:,} bytes ({self.bits:,} bits), {self.kbps:.2f} kbit/s"
+        else:
+            frames = f"{self.frames} frames, " if self.frames else ""
+            rate = f"{frames}{self.num_bytes:,} bytes ({self.bits:,} bits), {self.bpp:.4f} bpp"
+        s = f"{self.input} -> {self.output}: {rate}, {self.seconds:.2f} s [{self.codec_id} q{self.quality}]"
         return s + "".join(f"\n  note: {n}" for n in self.notes)
 
 
@@ -64,9 +72,16 @@ class DecompressResult:
     width: int
     seconds: float
     frames: int = 0
+    samples: int = 0
+    sample_rate: int = 0
 
     def summary(self) -> str:
-        what = f"{self.frames} frames of {self.width}x{self.height}" if self.frames else f"{self.width}x{self.height} image"
+        if self.sample_rate:
+            what = f"{self.samples / self.sample_rate:.2f} s of {self.sample_rate} Hz mono audio"
+        elif self.frames:
+            what = f"{self.frames} frames of {self.width}x{self.height}"
+        else:
+            what = f"{self.width}x{self.height} image"
         return f"{self.input} -> {self.output}: {what}, {self.seconds:.2f} s [{self.codec_id} q{self.quality}]"
 
 
@@ -98,7 +113,8 @@ def compress_file(
     device: str = "cpu",
     progress: bool = False,
 ) -> CompressResult:
-    """Compress an image or video into an omnicodec file (written atomically)."""
+    """Compress an image, a video or a speech recording into an omnicodec file (written atomically)."""
+    from .media.speech import is_speech_path
     from .media.video import is_video_path
 
     start = time.perf_counter()
@@ -108,16 +124,22 @@ def compress_file(
         raise InputError("input and output are the same file")
     if not input.exists():
         raise InputError(f"{input}: no such file")
-    media = "video" if is_video_path(input) else "image"
+    media = "video" if is_video_path(input) else "speech" if is_speech_path(input) else "image"
     model = load_codec(codec, quality, weights, device, media)
     if model.media != media:
-        raise InputError(f"{model.codec_id} codes {model.media}, but {input} is {'a video' if media == 'video' else 'an image'}")
+        raise InputError(f"{model.codec_id} codes {model.media}, but {input} looks like {media}")
     header = {
         "codec": model.codec_id,
         "quality": model.quality,
         "weights": model.weights_sha256[: zoo.SHA_PREFIX_LEN],
         "coder": coder_identity(),
     }
+    if media == "speech":
+        from .media.speech import compress_speech
+
+        size, info, samples = compress_speech(model, input, output, header, device, progress)
+        return CompressResult(str(input), str(output), model.codec_id, model.quality, size, samples,
+                              time.perf_counter() - start, media="speech")
     if media == "video":
         from .media.video import compress_video
 
@@ -152,7 +174,7 @@ def _check_header(header: dict) -> str:
         raise CorruptFileError(f"file header is incomplete or malformed ({exc})") from exc
     if coder != CODER_NAME:
         raise UnsupportedVersionError(f"file was written with coder {coder!r}; this omnicodec has {CODER_NAME!r}")
-    if kind not in ("image", "video"):
+    if kind not in ("image", "video", "speech"):
         raise UnsupportedVersionError(f"file holds {kind!r} media, which this omnicodec cannot decode")
     return kind
 
@@ -205,8 +227,9 @@ def decompress_file(
     force: bool = False,
     device: str = "cpu",
     progress: bool = False,
+    sample_rate: int | None = None,
 ) -> DecompressResult:
-    """Decode an omnicodec file into an image or video (written atomically, never partially)."""
+    """Decode an omnicodec file into an image, video or recording (written atomically, never partially)."""
     from .coding.container import ContainerReader
 
     start = time.perf_counter()
@@ -218,6 +241,14 @@ def decompress_file(
         kind = _check_header(reader.header)
         check_output(output, force, allow_dir=kind == "video")
         header = reader.header
+        if kind == "speech":
+            from .media.speech import check_speech_output, decompress_speech
+
+            check_speech_output(output)
+            model = _codec_for_file(header, weights, device)
+            samples, rate = decompress_speech(model, reader, output, sample_rate, progress)
+            return DecompressResult(str(input), str(output), model.codec_id, int(header.get("quality", 0)), 0, 0,
+                                    time.perf_counter() - start, samples=samples, sample_rate=rate)
         if kind == "video":
             from .media.video import decompress_video
 

@@ -29,7 +29,9 @@ def _cmd_compress(args: argparse.Namespace) -> None:
 def _cmd_decompress(args: argparse.Namespace) -> None:
     from .api import decompress_file
 
-    result = decompress_file(args.input, args.output, args.weights, args.force, args.device, progress=True)
+    result = decompress_file(
+        args.input, args.output, args.weights, args.force, args.device, progress=True, sample_rate=args.sample_rate
+    )
     print(result.summary())
 
 
@@ -149,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("compress", help="compress an image or a video into an omnicodec file")
-    p.add_argument("input", help="image (anything Pillow opens), or video: .y4m, a folder of PNG frames, .mp4 (ffmpeg)")
+    p.add_argument("input", help="image (anything Pillow opens); video: .y4m, a folder of PNG frames, .mp4 (ffmpeg); "
+                   "speech: .wav, .flac, .ogg")
     p.add_argument("output", help="compressed file to write (e.g. photo.omc)")
     p.add_argument("--codec", help="codec id (default: the shipped default for the media)")
     p.add_argument("--quality", type=int, help="shipped quality level (default: the codec's default)")
@@ -160,8 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("decompress", help="decode an omnicodec file")
     p.add_argument("input", help="omnicodec file")
-    p.add_argument("output", help="image: .png, .bmp, .tif, .ppm, .webp (lossless); video: .y4m, .mp4 or a folder name")
+    p.add_argument("output", help="image: .png, .bmp, .tif, .ppm, .webp (lossless); video: .y4m, .mp4 or a folder name; "
+                   "speech: .wav, .flac, .ogg")
     p.add_argument("--weights", help="exported weights, if the file was not written with shipped ones")
+    p.add_argument("--sample-rate", type=int, help="speech: output sample rate (default 16000)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.set_defaults(func=_cmd_decompress)

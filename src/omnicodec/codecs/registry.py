@@ -48,4 +48,4 @@ def available_codecs() -> list[str]:
 
 def _load_builtin() -> None:
     # importing the media packages runs their @register_codec decorators
-    from . import image, video  # noqa: F401
+    from . import image, speech, video  # noqa: F401

@@ -16,12 +16,20 @@ Layout of one call:
 3. then, for those escapes, the ``k`` bits below the leading one, most significant first
    (uniform bits). This is Elias-gamma coding of ``zigzag(value) + 1``, so any int32 round-trips.
 
+After the last call, :meth:`SymbolEncoder.finish` codes a 16-bit check value (uniform): the
+CRC32, folded to 16 bits, of every call's table indices and symbols. The decoder computes
+the same over the indices it derived and the symbols it read, and :meth:`SymbolDecoder.finish`
+raises :class:`DecodeError` when they differ: a decoder whose probability tables drifted from
+the encoder's (a different skip set, an ulp in a scale) fails loudly instead of returning
+garbage. It costs 16 bits per stream.
+
 Only integer tables reach the coder: probabilities are ``counts / 2**precision``, exact in
 float64, and constriction's models are built with ``perfect=False`` on both sides.
 """
 
 from __future__ import annotations
 
+import zlib
 from importlib import metadata
 
 import numpy as np
@@ -31,6 +39,12 @@ from .tables import CdfTables
 
 CODER_NAME = "constriction-range"
 _MAX_GAMMA_BITS = 32  # zigzag(int32) + 1 <= 2**32
+_CHECK_SIZE = 1 << 16
+
+
+def _update_check(check: int, table_index: np.ndarray, symbols: np.ndarray) -> int:
+    check = zlib.crc32(np.ascontiguousarray(table_index, dtype="<i4").tobytes(), check)
+    return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i4").tobytes(), check)
 
 
 def coder_identity() -> dict:
@@ -71,6 +85,7 @@ class SymbolEncoder:
 
         self._constriction = constriction
         self._encoder = constriction.stream.queue.RangeEncoder()
+        self._check = 0
 
     def encode(self, symbols: np.ndarray, table_index: np.ndarray, tables: CdfTables) -> None:
         """Append integer ``symbols``; position ``i`` uses table ``table_index[i]``."""
@@ -84,6 +99,7 @@ class SymbolEncoder:
         if s.size and (s.min() < -(2**31) or s.max() > 2**31 - 1):
             raise CodingError("symbols must fit in int32")
         t = _flat_inputs(table_index, tables)
+        self._check = _update_check(self._check, t, s)
 
         escape = tables.lengths[t] - 1
         idx = s - tables.offsets[t]
@@ -107,6 +123,8 @@ class SymbolEncoder:
                 self._encoder.encode(bits, model.Uniform(2))
 
     def finish(self) -> bytes:
+        check = np.array([self._check & (_CHECK_SIZE - 1)], dtype=np.int32)
+        self._encoder.encode(check, self._constriction.stream.model.Uniform(_CHECK_SIZE))
         return self._encoder.get_compressed().astype("<u4").tobytes()
 
 
@@ -128,6 +146,7 @@ class SymbolDecoder:
             self._decoder = constriction.stream.queue.RangeDecoder(words)
         except Exception as exc:  # pragma: no cover - constriction accepts any word array
             raise DecodeError(f"range decoder rejected the stream: {exc}") from exc
+        self._check = 0
 
     def decode(self, table_index: np.ndarray, tables: CdfTables) -> np.ndarray:
         """Decode one :meth:`SymbolEncoder.encode` call; int32 with ``table_index``'s shape."""
@@ -158,9 +177,20 @@ class SymbolDecoder:
             raise DecodeError(f"range decoder failed: {exc}") from exc
         if values.size and (values.min() < -(2**31) or values.max() > 2**31 - 1):
             raise DecodeError("decoded value does not fit in int32")
+        self._check = _update_check(self._check, t, values)
         return values.astype(np.int32).reshape(shape)
 
     def finish(self) -> None:
+        """Check the encoder's check value and that the stream is used up."""
+        try:
+            check = int(self._decoder.decode(self._constriction.stream.model.Uniform(_CHECK_SIZE), 1)[0])
+        except Exception as exc:
+            raise DecodeError(f"range decoder failed: {exc}") from exc
+        if check != self._check & (_CHECK_SIZE - 1):
+            raise DecodeError(
+                "decoder desynchronised: its table indices or symbols differ from the encoder's "
+                "(different entropy parameters on this machine, or a damaged stream)"
+            )
         if not self._decoder.maybe_exhausted():
             raise DecodeError("stream holds more data than its symbols need (desynchronised or corrupt)")
 

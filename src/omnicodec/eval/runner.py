@@ -170,6 +170,32 @@ def _learned_video_rows(
     return rows
 
 
+def _learned_speech_rows(codec_id: str, files: list[Path], qualities: list | None, progress: bool) -> list[dict]:
+    import soundfile as sf
+
+    from ..api import compress_file, decompress_file
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for quality in _shipped_qualities(codec_id, qualities):
+            for path in _progress(files, len(files), f"{codec_id} q{quality}", progress):
+                reference = _load_speech(path)
+                source = Path(tmp) / "in.wav"  # the 16 kHz mono signal that is measured
+                sf.write(source, reference, 16000, subtype="FLOAT")
+                t0 = time.perf_counter()
+                result = compress_file(source, Path(tmp) / "s.omc", codec_id, quality, force=True)
+                t1 = time.perf_counter()
+                decompress_file(Path(tmp) / "s.omc", Path(tmp) / "out.wav", force=True)
+                t2 = time.perf_counter()
+                decoded, _ = sf.read(Path(tmp) / "out.wav", dtype="float32")
+                row = speech_quality(reference, decoded)
+                seconds = reference.size / 16000
+                row.update(item=path.name, quality=quality, kbps=result.kbps,
+                           encode_rtf=(t1 - t0) / seconds, decode_rtf=(t2 - t1) / seconds)
+                rows.append(row)
+    return rows
+
+
 def collect_rows(
     name: str,
     dataset: str | Path,
@@ -212,7 +238,8 @@ def collect_rows(
     if media == "video":
         items = video_sequences(dataset)[:limit]
         return _learned_video_rows(name, items, qualities, max_frames, progress), media, f"omnicodec {name}, real files"
-    raise InputError(f"evaluating {media} codecs is not available yet")
+    items = speech_folder(dataset)[:limit]
+    return _learned_speech_rows(name, items, qualities, progress), media, f"omnicodec {name}, real files"
 
 
 def aggregate(name: str, description: str, rows: list[dict]) -> RDResults:

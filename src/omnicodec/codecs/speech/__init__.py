@@ -1,0 +1,5 @@
+"""Speech codecs."""
+
+from .ecc import ECC
+
+__all__ = ["ECC"]
