@@ -41,14 +41,24 @@ def _cmd_info(args: argparse.Namespace) -> None:
     parsed = read_header(args.file)
     size = Path(args.file).stat().st_size
     print(json.dumps(parsed.header, indent=2, sort_keys=True))
-    chunks = ", ".join(f"{name}: {len(data):,} bytes" for name, data in parsed.chunks.items())
-    print(f"file: {size:,} bytes; chunks: {chunks or 'none'}")
+    sizes = {name: len(data) for name, data in parsed.chunks.items()}
+    if len(sizes) <= 8:
+        chunks = ", ".join(f"{name}: {n:,} bytes" for name, n in sizes.items()) or "none"
+    else:
+        chunks = f"{len(sizes)} chunks of {min(sizes.values()):,} to {max(sizes.values()):,} bytes"
+    print(f"file: {size:,} bytes; chunks: {chunks}")
     media = parsed.header.get("media", {})
-    if isinstance(media, dict) and media.get("type") == "image":
-        try:
+    try:
+        if media.get("type") == "image":
             print(f"bpp (whole file): {8 * size / (int(media['height']) * int(media['width'])):.4f}")
-        except (KeyError, TypeError, ValueError, ZeroDivisionError):
-            pass
+        elif media.get("type") == "video":
+            frames = sum(name.startswith("frame-") for name in sizes)
+            print(f"{frames} frames; bpp (whole file): {8 * size / (frames * int(media['height']) * int(media['width'])):.4f}")
+        elif media.get("type") == "speech" and "end" in parsed.chunks:
+            samples = int.from_bytes(parsed.chunks["end"], "little")
+            print(f"{samples / 16000:.2f} s of audio; kbit/s (whole file): {8 * size / max(samples / 16000, 1e-9) / 1000:.2f}")
+    except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        pass  # a header this loose was checked by nothing else; print what we could
 
 
 def _cmd_list(args: argparse.Namespace) -> None:

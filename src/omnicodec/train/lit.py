@@ -93,10 +93,12 @@ class LitCodec(L.LightningModule):
         sched = self.lr_schedulers()
         if sched is not None:
             sched.step()
-        logged = {f"train/{k}": v for k, v in terms.items() if k not in ("mse", "distortion")}
-        logged["train/aux"] = aux
-        logged["train/lr"] = torch.tensor(opt.param_groups[0]["lr"])
-        self.log_dict(logged, prog_bar=True, on_step=True, batch_size=batch.shape[0])
+        # logging costs as much as a small model's step: only on the steps the loggers write
+        if self.trainer is None or (self.global_step % max(1, self.trainer.log_every_n_steps)) == 0:
+            logged = {f"train/{k}": v.detach() for k, v in terms.items() if k not in ("mse", "distortion")}
+            logged["train/aux"] = aux.detach()
+            logged["train/lr"] = float(opt.param_groups[0]["lr"])
+            self.log_dict(logged, prog_bar=True, on_step=True, batch_size=batch.shape[0])
         return terms["loss"].detach()
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
