@@ -57,7 +57,7 @@ def compress_video(model, input, output, header: dict, device: str, progress: bo
     count, reference = 0, None
     with ContainerWriter(output, header) as writer:
         for t, frame in enumerate(_progress(frames, progress, "encoding")):
-            x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float().div(255).to(device)
+            x = torch.from_numpy(np.array(frame)).permute(2, 0, 1)[None].float().div(255).to(device)
             bitstream, reference = model.compress_frame(x, t, reference)
             writer.add(f"frame-{t}", _payload(bitstream))
             count += 1
