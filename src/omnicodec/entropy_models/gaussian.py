@@ -121,9 +121,9 @@ class GaussianConditional(FrozenTables):
         nearest 0.1 %, because most elements have scales below 1, where a 13 % wider
         Gaussian moves much probability away from zero.
         """
-        table = self.scale_table.to(scales.device)
-        boundaries = torch.sqrt(table[1:] * table[:-1])  # correctly rounded: same on every machine
-        index = torch.bucketize(scales.float().contiguous(), boundaries)
+        table = self.scale_table.detach().cpu().double()
+        boundaries = torch.sqrt(table[1:] * table[:-1]).to(scales.device)  # computed on the CPU: same everywhere
+        index = torch.bucketize(scales.double().contiguous(), boundaries)
         return index.to(torch.int32).cpu().numpy()
 
     def symbols(self, y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None):

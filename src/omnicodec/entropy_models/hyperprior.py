@@ -12,6 +12,11 @@ side features gain ``temporal_prior(reference)`` (Sun et al. 2021). A missing re
 
 Streams: ``"z"`` and ``"y"``, one range-coded stream each. With entropy skip on, the skip
 threshold τ is written to the side info and read back from it by the decoder.
+
+Exact parameters: when ``h_s``'s output *is* the Gaussian parameters (a mean-scale ``y``
+codec, no temporal prior) and ``h_s`` qualifies, coding and evaluation compute ``h_s`` with
+:class:`~.exact.ExactNetwork`, so encoder and decoder derive bit-identical scales and means
+on any machine; training keeps the float network. The scheme is named in the side info.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import torch
 from torch import nn
 
 from ..coding import Bitstream, SymbolDecoder, SymbolEncoder
+from ..errors import UnsupportedVersionError
 from ..layers import conv_nd, deconv_nd
 from .conditional import ConditionalLatentCodec, MeanScaleLatentCodec
+from .exact import SCHEME, ExactNetwork
 from .factorized import EntropyBottleneck
 from .gaussian import GaussianConditional
 
@@ -44,6 +51,13 @@ class HyperpriorLatentCodec(nn.Module):
         self.gaussian_conditional = GaussianConditional(quantization=quantization, skip_threshold=skip_threshold)
         self.y_codec = y_codec
         self.temporal_prior = temporal_prior
+        direct = isinstance(y_codec, MeanScaleLatentCodec) and y_codec.param_net is None and temporal_prior is None
+        self._exact = ExactNetwork(h_s) if direct and ExactNetwork.supports(h_s) else None
+
+    @property
+    def exact_parameters(self) -> bool:
+        """Whether coding computes the Gaussian parameters in exact fixed point."""
+        return self._exact is not None
 
     # --- shared steps ---------------------------------------------------------------------
 
@@ -57,7 +71,9 @@ class HyperpriorLatentCodec(nn.Module):
     def _hyper_input(self, y: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
         return y if reference is None else torch.cat([y, reference], dim=1)
 
-    def _side(self, z_hat: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+    def _side(self, z_hat: torch.Tensor, reference: torch.Tensor | None, coding: bool = False) -> torch.Tensor:
+        if coding and self._exact is not None:
+            return self._exact(z_hat)
         side = self.h_s(z_hat)
         return side if reference is None else torch.cat([side, self.temporal_prior(reference)], dim=1)
 
@@ -68,7 +84,8 @@ class HyperpriorLatentCodec(nn.Module):
         reference = self._reference(y, reference)
         z = self.h_a(self._hyper_input(y, reference))
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        out = self.y_codec(y, self._side(z_hat, reference), self.gaussian_conditional)
+        side = self._side(z_hat, reference, coding=not self.training)  # evaluation measures what coding does
+        out = self.y_codec(y, side, self.gaussian_conditional)
         return out.y_hat, {"y": out.likelihoods, "z": z_likelihoods}, out.means
 
     @torch.no_grad()
@@ -80,22 +97,31 @@ class HyperpriorLatentCodec(nn.Module):
         z = self.h_a(self._hyper_input(y, reference))
         z_stream, z_hat = self.entropy_bottleneck.compress(z)
         encoder = SymbolEncoder()
-        y_hat, skipped = self.y_codec.encode(encoder, y, self._side(z_hat, reference), self.gaussian_conditional, tau)
+        side = self._side(z_hat, reference, coding=True)
+        y_hat, skipped = self.y_codec.encode(encoder, y, side, self.gaussian_conditional, tau)
         out = Bitstream()
         out.merge(z_stream, "z")
         out.streams["y"] = encoder.finish()
         out.shapes["y"] = list(y.shape)
         if tau > 0:
             out.side_info["skip_tau"] = tau
+        if self._exact is not None:
+            out.side_info["entropy_params"] = SCHEME
         out.stats.update(y_symbols=y.numel(), y_skipped=skipped, skip_rate=skipped / max(y.numel(), 1))
         return out, y_hat
 
     @torch.no_grad()
     def decompress(self, bitstream: Bitstream, reference: torch.Tensor | None = None, device=None) -> torch.Tensor:
+        scheme, expected = bitstream.side_info.get("entropy_params"), SCHEME if self._exact is not None else None
+        if scheme != expected:
+            raise UnsupportedVersionError(
+                f"the stream's entropy parameters were computed {scheme or 'in floating point'}; "
+                f"this model computes them {expected or 'in floating point'}"
+            )
         z_hat = self.entropy_bottleneck.decompress(bitstream.select("z"), device)
         if self.temporal_prior is not None and reference is None:
             reference = torch.zeros(bitstream.shapes["y"], device=z_hat.device)
-        side = self._side(z_hat, reference)
+        side = self._side(z_hat, reference, coding=True)
         decoder = SymbolDecoder(bitstream.streams["y"])
         y_hat = self.y_codec.decode(decoder, side, self.gaussian_conditional, bitstream.side_info.get("skip_tau", 0.0))
         decoder.finish()

@@ -1,0 +1,167 @@
+"""Exact entropy parameters: the fixed-point hyper-synthesis equals an integer reference,
+does not depend on threads or dtypes, and the codec that uses it decodes identically."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from omnicodec.codecs import create_codec
+from omnicodec.entropy_models import CheckerboardLatentCodec, HyperpriorLatentCodec, hyper_transforms
+from omnicodec.entropy_models.exact import ACT_BITS, EXACT_LIMIT, SCHEME, SLOPE_BITS, WEIGHT_BITS, ExactNetwork
+from omnicodec.errors import UnsupportedVersionError
+
+
+def reference(net: nn.Sequential, x: torch.Tensor) -> np.ndarray:
+    """The fixed-point network in numpy int64, written out loop by loop (one image)."""
+    h = np.round(x[0].double().numpy() * 2.0**ACT_BITS).astype(np.int64)
+    for m in net:
+        if isinstance(m, nn.LeakyReLU):
+            slope = round(m.negative_slope * 2**SLOPE_BITS)
+            h = np.where(h < 0, (h * slope) // 2**SLOPE_BITS, h)
+            continue
+        transposed = isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d))
+        w = np.round(m.weight.detach().double().numpy() * 2.0**WEIGHT_BITS).astype(np.int64)
+        b = np.round(m.bias.detach().double().numpy() * 2.0 ** (WEIGHT_BITS + ACT_BITS)).astype(np.int64)
+        if transposed:
+            w = w.swapaxes(0, 1)  # [out, in, k...]
+        l1 = np.abs(w).reshape(w.shape[0], -1).sum(1).max()
+        limit = (EXACT_LIMIT - int(np.abs(b).max())) // int(l1)
+        h = np.clip(h, -limit, limit)
+        k, s, p = m.kernel_size, m.stride, m.padding
+        spatial = h.shape[1:]
+        if transposed:
+            full = [(n - 1) * st + kk for n, st, kk in zip(spatial, s, k)]
+            out = np.zeros((w.shape[0], *full), dtype=np.int64)
+            for offs in itertools.product(*(range(kk) for kk in k)):
+                idx = tuple(slice(o, o + st * (n - 1) + 1, st) for o, st, n in zip(offs, s, spatial))
+                out[(slice(None), *idx)] += np.tensordot(w[(slice(None), slice(None), *offs)], h, axes=(1, 0))
+            size = [(n - 1) * st - 2 * pp + kk + op for n, st, pp, kk, op in zip(spatial, s, p, k, m.output_padding)]
+            out = np.pad(out, [(0, 0)] + [(0, max(0, pp + n - f)) for pp, n, f in zip(p, size, full)])
+            h = out[(slice(None), *(slice(pp, pp + n) for pp, n in zip(p, size)))]
+        else:
+            padded = np.pad(h, [(0, 0)] + [(pp, pp) for pp in p])
+            size = [(n + 2 * pp - kk) // st + 1 for n, pp, kk, st in zip(spatial, p, k, s)]
+            out = np.zeros((w.shape[0], *size), dtype=np.int64)
+            for offs in itertools.product(*(range(kk) for kk in k)):
+                idx = tuple(slice(o, o + st * (n - 1) + 1, st) for o, st, n in zip(offs, s, size))
+                out += np.tensordot(w[(slice(None), slice(None), *offs)], padded[(slice(None), *idx)], axes=(1, 0))
+            h = out
+        h = (h + b.reshape(-1, *([1] * len(spatial)))) // 2**WEIGHT_BITS
+    return h
+
+
+def hyper_synthesis(dims: int, seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    _, h_s = hyper_transforms(8, 6, 16, dims)
+    with torch.no_grad():
+        for p in h_s.parameters():
+            p.mul_(3.0)  # larger than an initialised network's: values of every size occur
+    return h_s
+
+
+def z_corpus(n: int, dims: int, scale: float = 4.0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    shape = (1, 6, 5, 7) if dims == 2 else (1, 6, 19)
+    return [torch.round(torch.randn(shape, generator=g) * scale * (1 + i % 3)) for i in range(n)]
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_fixed_point_network_equals_an_integer_reference(dims):
+    h_s = hyper_synthesis(dims)
+    exact = ExactNetwork(h_s)
+    for z in z_corpus(6, dims):
+        out = exact(z)
+        assert out.dtype == torch.float64
+        as_int = (out[0] * 2.0**ACT_BITS).numpy()
+        assert np.array_equal(as_int, np.round(as_int))
+        np.testing.assert_array_equal(as_int.astype(np.int64), reference(h_s, z))
+
+
+def test_huge_inputs_are_clamped_and_stay_exact():
+    h_s = hyper_synthesis(2)
+    z = torch.full((1, 6, 3, 3), 1e9)
+    z[..., 1, :] = -1e9
+    out = ExactNetwork(h_s)(z)
+    assert torch.isfinite(out).all()
+    np.testing.assert_array_equal((out[0] * 2.0**ACT_BITS).numpy().astype(np.int64), reference(h_s, z))
+
+
+def test_one_and_two_threads_and_float32_and_float64_give_identical_tables():
+    """On a corpus of latents: the same integers, so the same table indices, whatever the
+    thread count or the dtype the network's parameters and input are held in."""
+    from omnicodec.entropy_models import GaussianConditional
+
+    h_s = hyper_synthesis(2, seed=3)
+    wide = nn.Sequential(*[m for m in h_s])  # same modules
+    g = torch.Generator().manual_seed(2)
+    corpus = [torch.round(torch.randn(1, 6, 12, 16, generator=g) * s) for s in (0.5, 2, 8, 30)]
+    gaussian = GaussianConditional()
+    threads = torch.get_num_threads()
+    try:
+        results = {}
+        for n_threads, dtype in [(1, torch.float32), (2, torch.float32), (1, torch.float64), (2, torch.float64)]:
+            torch.set_num_threads(n_threads)
+            net = ExactNetwork(wide.to(dtype))
+            results[n_threads, dtype] = [net(z.to(dtype)) for z in corpus]
+        wide.float()
+    finally:
+        torch.set_num_threads(threads)
+    base = results[1, torch.float32]
+    indices = [gaussian.table_index(out.chunk(2, dim=1)[0]) for out in base]
+    assert len({int(i.max()) - int(i.min()) for i in indices}) > 1  # many different tables in use
+    for key, outs in results.items():
+        for a, b, idx in zip(outs, base, indices):
+            assert torch.equal(a, b), key
+            np.testing.assert_array_equal(gaussian.table_index(a.chunk(2, dim=1)[0]), idx)
+
+
+def test_only_plain_networks_qualify():
+    assert ExactNetwork.supports(hyper_synthesis(2))
+    assert not ExactNetwork.supports(nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)))
+    assert not ExactNetwork.supports(nn.Sequential(nn.Conv2d(4, 4, 3), nn.GELU()))
+    assert not ExactNetwork.supports(nn.Conv2d(4, 4, 3))
+    with pytest.raises(ValueError, match="exactly"):
+        ExactNetwork(nn.Sequential(nn.Sigmoid()))
+    h_a, h_s = hyper_transforms(8, 6, 16, 2)
+    assert not HyperpriorLatentCodec(h_a, h_s, 6, CheckerboardLatentCodec(8, 16)).exact_parameters
+
+
+@pytest.fixture(scope="module")
+def codec():
+    torch.manual_seed(0)
+    model = create_codec("image/hyperprior", {"N": 8, "M": 12}).eval()
+    return model.freeze()
+
+
+def test_decoding_with_one_or_two_threads_gives_identical_images(codec):
+    assert codec.latent.exact_parameters
+    x = torch.rand(1, 3, 70, 90, generator=torch.Generator().manual_seed(5))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        bitstream = codec.compress(x)
+        two = codec.decompress(bitstream)
+        torch.set_num_threads(1)
+        one = codec.decompress(bitstream)
+    finally:
+        torch.set_num_threads(threads)
+    assert bitstream.side_info["entropy_params"] == SCHEME
+    assert torch.equal(one, two)
+    # evaluation measures exactly what coding does
+    y = codec.analysis(torch.nn.functional.pad(x, (0, 38, 0, 58), mode="replicate"))
+    y_hat, _, _ = codec.latent(y)
+    _, coded = codec.latent.compress(y)
+    assert torch.equal(y_hat, coded)
+
+
+def test_a_stream_from_another_parameter_scheme_is_refused(codec):
+    bitstream = codec.compress(torch.rand(1, 3, 64, 64))
+    del bitstream.side_info["entropy_params"]
+    with pytest.raises(UnsupportedVersionError, match="floating point"):
+        codec.decompress(bitstream)
+    bitstream.side_info["entropy_params"] = "fixed99"
+    with pytest.raises(UnsupportedVersionError, match="fixed99"):
+        codec.decompress(bitstream)
