@@ -4,12 +4,13 @@ chunks with named errors, and video files in and out."""
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from conftest import smooth_images
 from omnicodec import compress_file, decompress_file
 from omnicodec.codecs import create_codec
 from omnicodec.datasets.video_io import VideoWriter, read_sequence
-from omnicodec.errors import CorruptFileError
+from omnicodec.errors import CorruptFileError, InputError
 from omnicodec.train.losses import video_rd_loss
 
 TINY = {"N": 16, "M": 24, "intra_period": 8}
@@ -155,3 +156,55 @@ def test_mp4_in_and_out(tmp_path, weights):
     decompress_file(tmp_path / "c.omc", tmp_path / "out.mp4", weights=weights)
     decoded, _ = read_sequence(tmp_path / "out.mp4")
     assert len(decoded) == 3
+
+
+def write_y4m(path, header: bytes, frames: list[bytes]):
+    path.write_bytes(header + b"\n" + b"".join(b"FRAME\n" + f for f in frames))
+    return path
+
+
+@pytest.mark.parametrize(
+    "header, frames, message",
+    [
+        (b"YUV4MPEG2 W4 H4 F25:1 C420p10", [bytes(48)], "8-bit"),
+        (b"YUV4MPEG2 W4 H4 F25:1 C444", [bytes(48)], "8-bit"),
+        (b"YUV4MPEG2 Wfour H4", [bytes(24)], "malformed"),
+        (b"YUV4MPEG2 W4 H4 F25:0", [bytes(24)], "frame rate"),
+        (b"YUV4MPEG2 H4 F25:1", [bytes(24)], "frame size"),
+        (b"YUV4MPEG2 W0 H4", [bytes(24)], "frame size"),
+        (b"YUV4MPEG2 W100000 H100000", [], "frame size"),
+        (b"YUV4MPEG2 W4 H4 F25:1", [], "no frames"),
+        (b"YUV4MPEG2 W4 H4 F25:1", [bytes(24), bytes(10)], "truncated"),
+        (b"just text, named .y4m", [], "not a Y4M"),
+    ],
+)
+def test_bad_y4m_inputs_are_refused_with_a_clear_message(tmp_path, weights, header, frames, message):
+    src = write_y4m(tmp_path / "in.y4m", header, frames)
+    before = src.read_bytes()
+    with pytest.raises(InputError, match=message):
+        compress_file(src, tmp_path / "c.omc", weights=weights)
+    assert not (tmp_path / "c.omc").exists() and src.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.y4m"]  # no temporary left behind
+
+
+def test_bad_frame_folders_are_refused(tmp_path, weights):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no PNG frames"):
+        compress_file(tmp_path / "empty", tmp_path / "c.omc", weights=weights)
+    frames = frames_of(clips(1, 2, 64, seed=9)[0])
+    write_clip(tmp_path / "mixed", frames)
+    Image.fromarray(frames[1][:40]).save(tmp_path / "mixed" / "frame_00001.png")
+    with pytest.raises(InputError, match="differs"):
+        compress_file(tmp_path / "mixed", tmp_path / "c.omc", weights=weights)
+    assert not (tmp_path / "c.omc").exists()
+
+
+def test_one_pixel_video_round_trips(tmp_path, weights):
+    frames = [np.full((1, 1, 3), v, dtype=np.uint8) for v in (10, 200, 90)]
+    write_clip(tmp_path / "dot.y4m", [np.repeat(np.repeat(f, 2, 0), 2, 1) for f in frames])  # Y4M needs even sizes
+    write_clip(tmp_path / "dot", frames)
+    for src in (tmp_path / "dot.y4m", tmp_path / "dot"):
+        compress_file(src, tmp_path / f"{src.name}.omc", weights=weights)
+        out = decompress_file(tmp_path / f"{src.name}.omc", tmp_path / f"{src.name}-back", weights=weights)
+        decoded, _ = read_sequence(tmp_path / f"{src.name}-back")
+        assert out.frames == 3 and len(decoded) == 3 and decoded[0].shape[2] == 3

@@ -19,27 +19,33 @@ from PIL import Image
 from ..errors import InputError
 
 MAX_FRAME_PIXELS = 1 << 26
+Y4M_8BIT_420 = ("420", "420jpeg", "420paldv", "420mpeg2")  # C420p10 and the like are deeper
 
 
 def _parse_y4m_header(line: bytes, path: Path) -> dict:
     if not line.startswith(b"YUV4MPEG2"):
         raise InputError(f"{path}: not a Y4M file (no YUV4MPEG2 signature)")
     info = {"colour": "420", "fps": (25, 1)}
-    for token in line.split()[1:]:
-        key, value = chr(token[0]), token[1:].decode("ascii", "replace")
-        if key == "W":
-            info["width"] = int(value)
-        elif key == "H":
-            info["height"] = int(value)
-        elif key == "F":
-            num, _, den = value.partition(":")
-            info["fps"] = (int(num), int(den or 1))
-        elif key == "C":
-            info["colour"] = value
+    try:
+        for token in line.split()[1:]:
+            key, value = chr(token[0]), token[1:].decode("ascii", "replace")
+            if key == "W":
+                info["width"] = int(value)
+            elif key == "H":
+                info["height"] = int(value)
+            elif key == "F":
+                num, _, den = value.partition(":")
+                info["fps"] = (int(num), int(den or 1))
+            elif key == "C":
+                info["colour"] = value
+    except ValueError as exc:
+        raise InputError(f"{path}: malformed Y4M header ({exc})") from exc
     if "width" not in info or "height" not in info:
         raise InputError(f"{path}: Y4M header lacks the frame size")
-    if not info["colour"].startswith("420"):
+    if info["colour"] not in Y4M_8BIT_420:
         raise InputError(f"{path}: only 4:2:0 8-bit Y4M is supported, this file is C{info['colour']}")
+    if info["fps"][0] <= 0 or info["fps"][1] <= 0:
+        raise InputError(f"{path}: Y4M header declares an invalid frame rate {info['fps'][0]}:{info['fps'][1]}")
     w, h = info["width"], info["height"]
     if not (0 < w and 0 < h and w * h <= MAX_FRAME_PIXELS):
         raise InputError(f"{path}: unsupported Y4M frame size {w}x{h}")
