@@ -45,6 +45,23 @@ def train_tiny_codec(steps: int = 150, seed: int = 0):
     return codec.eval().freeze()
 
 
+def fit(model, batch_at, loss_of, steps: int, lr: float = 3e-3, aux_lr: float = 0.3):
+    """Train ``model`` for ``steps`` on ``batch_at(step)`` with ``loss_of(output, x)`` plus its
+    auxiliary loss; returns it frozen, in eval mode."""
+    opt = torch.optim.Adam(model.main_parameters(), lr=lr)
+    aux = torch.optim.Adam(model.aux_parameters(), lr=aux_lr)
+    model.train()
+    for step in range(steps):
+        x = batch_at(step)
+        loss = loss_of(model(x), x) + model.aux_loss()
+        opt.zero_grad()
+        aux.zero_grad()
+        loss.backward()
+        opt.step()
+        aux.step()
+    return model.eval().freeze()
+
+
 @pytest.fixture(scope="session")
 def tiny_codec():
     return train_tiny_codec()

@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import FIXTURES
+from conftest import FIXTURES, fit
 from omnicodec import compress_file, decompress_file
 from omnicodec.codecs import create_codec
 from omnicodec.errors import InputError
@@ -33,19 +33,9 @@ def voices(n, seconds=0.64, seed=0):
 def codec():
     torch.manual_seed(0)
     model = create_codec("speech/ecc", TINY)
-    opt = torch.optim.Adam(model.main_parameters(), lr=3e-3)
-    aux = torch.optim.Adam(model.aux_parameters(), lr=0.3)
     data = voices(8)
-    model.train()
-    for step in range(80):
-        x = data[(step * 4) % 8 : (step * 4) % 8 + 4]
-        loss = speech_rd_loss(model(x), x, 30.0)["loss"] + model.aux_loss()
-        opt.zero_grad()
-        aux.zero_grad()
-        loss.backward()
-        opt.step()
-        aux.step()
-    return model.eval().freeze()
+    return fit(model, lambda step: data[(step * 4) % 8 : (step * 4) % 8 + 4],
+               lambda out, x: speech_rd_loss(out, x, 30.0)["loss"], steps=80)
 
 
 @pytest.fixture(scope="module")

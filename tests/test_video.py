@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import smooth_images
+from conftest import fit, smooth_images
 from omnicodec import compress_file, decompress_file
 from omnicodec.codecs import create_codec
 from omnicodec.datasets.video_io import VideoWriter, read_sequence
@@ -27,19 +27,9 @@ def clips(n, frames=3, size=64, seed=0, static=True):
 def codec():
     torch.manual_seed(0)
     model = create_codec("video/stem", TINY)
-    opt = torch.optim.Adam(model.main_parameters(), lr=3e-3)
-    aux = torch.optim.Adam(model.aux_parameters(), lr=0.3)
     data = torch.cat([clips(8, seed=1), clips(8, seed=2, static=False)])
-    model.train()
-    for step in range(120):
-        x = data[(step * 4) % 16 : (step * 4) % 16 + 4]
-        loss = video_rd_loss(model(x), x, 0.05)["loss"] + model.aux_loss()
-        opt.zero_grad()
-        aux.zero_grad()
-        loss.backward()
-        opt.step()
-        aux.step()
-    return model.eval().freeze()
+    return fit(model, lambda step: data[(step * 4) % 16 : (step * 4) % 16 + 4],
+               lambda out, x: video_rd_loss(out, x, 0.05)["loss"], steps=120)
 
 
 @pytest.fixture(scope="module")
