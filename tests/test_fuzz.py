@@ -167,8 +167,8 @@ def test_damaged_files_with_valid_checksums_decode_or_raise_named_errors(coded, 
         header, chunks = mutate_header(parsed, data)
     try:
         raw = container.pack(header, chunks)
-    except (TypeError, ValueError, OverflowError):
-        return  # not even representable as a file (e.g. a NaN the JSON writer refuses)
+    except OmnicodecError:
+        return  # not even representable as a file (e.g. a NaN, which the writer refuses)
     (folder / "bad.omc").write_bytes(raw)
     out = folder / coded["out"]
     with alarm(SECONDS_PER_CASE):
@@ -179,3 +179,15 @@ def test_damaged_files_with_valid_checksums_decode_or_raise_named_errors(coded, 
             assert [p.name for p in folder.iterdir()] == ["bad.omc"]  # no temporary left behind
         else:
             assert out.exists()
+
+
+@pytest.mark.parametrize("field, value", [("side_info", None), ("quality", "3"), ("weights", 7), ("media", [])])
+def test_header_fields_of_the_wrong_type_are_corrupt_files(coded, tmp_path, field, value):
+    """Cases the fuzzer found, kept as fixed regressions for every medium."""
+    from omnicodec.errors import CorruptFileError
+
+    parsed = container.unpack(coded["data"])
+    (tmp_path / "bad.omc").write_bytes(container.pack({**parsed.header, field: value}, parsed.chunks))
+    with pytest.raises(CorruptFileError, match="malformed"):
+        decompress_file(tmp_path / "bad.omc", tmp_path / coded["out"], weights=coded["weights"])
+    assert not (tmp_path / coded["out"]).exists()

@@ -168,8 +168,12 @@ def _check_header(header: dict) -> str:
         codec_id, media = header["codec"], header["media"]
         coder = header["coder"]["name"]
         kind = media["type"]
-        if not isinstance(codec_id, str) or not isinstance(media, dict):
+        if not isinstance(codec_id, str) or not isinstance(media, dict) or not isinstance(kind, str):
             raise TypeError("wrong field types")
+        optional = {"side_info": dict, "shapes": dict, "quality": int, "weights": str}
+        for key, expected in optional.items():
+            if key in header and (not isinstance(header[key], expected) or isinstance(header[key], bool)):
+                raise TypeError(f"{key!r} is not a {expected.__name__}")
     except (KeyError, TypeError) as exc:
         raise CorruptFileError(f"file header is incomplete or malformed ({exc})") from exc
     if coder != CODER_NAME:
