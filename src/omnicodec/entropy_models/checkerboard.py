@@ -7,6 +7,10 @@ two passes: the context always comes from anchors rounded around their means, ex
 values the decoder has, so there is no train/test mismatch. The entropy parameters are
 1×1 convolutions of ``[side, context]`` (the context is zero for anchors).
 
+With ``exact=True`` (set by the enclosing hyperprior when coding and evaluating) the context
+and the parameter networks run as :class:`~.exact.ExactNetwork`: their inputs are the exact
+side features and decoded anchors, so every machine derives the same scales and means.
+
 Works on 2-D latents ``[B, C, H, W]`` and on 1-D latents ``[B, C, T]`` (even positions are
 the anchors).
 """
@@ -17,6 +21,7 @@ import torch
 
 from ..layers import conv_nd, conv_stack
 from .conditional import ConditionalLatentCodec, LatentOutput
+from .exact import ExactNetwork
 from .ops import round_ste
 
 
@@ -43,50 +48,63 @@ class CheckerboardLatentCodec(ConditionalLatentCodec):
             conv_stack(dims, [side_channels, hidden, hidden, 2 * channels]) if separate_anchor_params else None
         )
 
-    def _params(self, side: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scales, means = self.entropy_parameters(torch.cat([side, context], dim=1)).chunk(2, dim=1)
+    def supports_exact(self) -> bool:
+        nets = [self.context, self.entropy_parameters]
+        return all(ExactNetwork.supports(n) for n in nets) and (
+            self.anchor_parameters is None or ExactNetwork.supports(self.anchor_parameters)
+        )
+
+    @staticmethod
+    def _run(net, x: torch.Tensor, exact: bool) -> torch.Tensor:
+        # exact outputs are multiples of 2**-ACT_BITS; as float32 they stay exact up to 2**(24-ACT_BITS)
+        return ExactNetwork(net)(x).float() if exact else net(x)
+
+    def _params(self, side: torch.Tensor, context: torch.Tensor, exact: bool = False):
+        if exact:
+            side, context = side.double(), context.double()
+        scales, means = self._run(self.entropy_parameters, torch.cat([side, context], dim=1), exact).chunk(2, dim=1)
         return scales, means
 
-    def _anchor_params(self, side):
+    def _anchor_params(self, side, exact: bool = False):
         if self.anchor_parameters is not None:
-            scales, means = self.anchor_parameters(side).chunk(2, dim=1)
+            scales, means = self._run(self.anchor_parameters, side, exact).chunk(2, dim=1)
             return scales, means
         zeros = side.new_zeros(side.shape[0], 2 * self.channels, *side.shape[2:])
-        return self._params(side, zeros)
+        return self._params(side, zeros, exact)
 
-    def _non_anchor_params(self, side, y_hat_anchors, anchors):
-        return self._params(side, self.context(y_hat_anchors * anchors))
+    def _non_anchor_params(self, side, y_hat_anchors, anchors, exact: bool = False):
+        return self._params(side, self._run(self.context, y_hat_anchors * anchors, exact), exact)
 
-    def forward(self, y, side, gaussian):
+    def forward(self, y, side, gaussian, exact: bool = False):
         anchors = anchor_mask(y.shape, y.device)
-        scales_a, means_a = self._anchor_params(side)
+        scales_a, means_a = self._anchor_params(side, exact)
         # the decoder's anchors: rounded around their means (straight-through for training)
         y_anchors = round_ste(y - means_a) + means_a
-        scales_n, means_n = self._non_anchor_params(side, y_anchors, anchors)
+        scales_n, means_n = self._non_anchor_params(side, y_anchors, anchors, exact)
         scales = torch.where(anchors, scales_a, scales_n)
         means = torch.where(anchors, means_a, means_n)
         y_hat, likelihoods = gaussian(y, scales, means)
         return LatentOutput(y_hat, likelihoods, means)
 
-    def encode(self, encoder, y, side, gaussian, tau):
+    def encode(self, encoder, y, side, gaussian, tau, exact: bool = False):
         anchors = anchor_mask(y.shape, y.device)
         full = anchors.expand_as(y)
-        scales_a, means_a = self._anchor_params(side)
+        scales_a, means_a = self._anchor_params(side, exact)
         y_hat_a, skipped_a = gaussian.encode_into(encoder, y[full], scales_a[full], means_a[full], tau)
         y_hat = torch.zeros_like(y)
         y_hat[full] = y_hat_a
-        scales_n, means_n = self._non_anchor_params(side, y_hat, anchors)
+        scales_n, means_n = self._non_anchor_params(side, y_hat, anchors, exact)
         y_hat_n, skipped_n = gaussian.encode_into(encoder, y[~full], scales_n[~full], means_n[~full], tau)
         y_hat[~full] = y_hat_n
         return y_hat, skipped_a + skipped_n
 
-    def decode(self, decoder, side, gaussian, tau):
+    def decode(self, decoder, side, gaussian, tau, exact: bool = False):
         shape = (side.shape[0], self.channels, *side.shape[2:])
         anchors = anchor_mask(shape, side.device)
         full = anchors.expand(shape)
-        scales_a, means_a = self._anchor_params(side)
-        y_hat = side.new_zeros(shape)
+        scales_a, means_a = self._anchor_params(side, exact)
+        y_hat = side.new_zeros(shape, dtype=torch.float32)
         y_hat[full] = gaussian.decode_from(decoder, scales_a[full], means_a[full], tau)
-        scales_n, means_n = self._non_anchor_params(side, y_hat, anchors)
+        scales_n, means_n = self._non_anchor_params(side, y_hat, anchors, exact)
         y_hat[~full] = gaussian.decode_from(decoder, scales_n[~full], means_n[~full], tau)
         return y_hat

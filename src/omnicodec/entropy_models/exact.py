@@ -29,9 +29,12 @@ table boundaries, and means enter ``y_hat`` as exactly representable numbers, so
 quantity the decoder derives from the bitstream is bit-identical to the encoder's. Only
 the synthesis of the image (``g_s``) stays in float, where an ulp does no harm.
 
-Supported: an ``nn.Sequential`` of ``Conv1d/2d`` and ``ConvTranspose1d/2d`` (groups 1,
-dilation 1, zero padding), ``ReLU``, ``LeakyReLU`` (slope in [0, 1]) and ``Identity``.
-:meth:`ExactNetwork.supports` says whether a network qualifies.
+Supported: one layer or an ``nn.Sequential`` of ``Conv1d/2d`` and ``ConvTranspose1d/2d``
+(groups 1, dilation 1, zero padding), ``ReLU``, ``LeakyReLU`` (slope in [0, 1]) and
+``Identity``. :meth:`ExactNetwork.supports` says whether a network qualifies.
+
+Composition: inputs are rounded to ``ACT_BITS`` fractional bits, so the output of one exact
+network (or a decoded ``y_hat``, an integer plus an exact mean) feeds the next one exactly.
 """
 
 from __future__ import annotations
@@ -78,10 +81,13 @@ class ExactNetwork:
         if not self.supports(net):
             raise ValueError(f"{type(net).__name__} cannot be evaluated exactly (see omnicodec.entropy_models.exact)")
         self.net = net
+        self.layers = list(net) if isinstance(net, nn.Sequential) else [net]
 
     @staticmethod
-    def supports(net: nn.Module) -> bool:
-        return isinstance(net, nn.Sequential) and len(net) > 0 and all(_supported(m) for m in net)
+    def supports(net: nn.Module | None) -> bool:
+        if isinstance(net, nn.Sequential):
+            return len(net) > 0 and all(_supported(m) for m in net)
+        return isinstance(net, _CONVS) and _supported(net)
 
     @staticmethod
     def _integer_layer(conv: nn.Module, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -111,7 +117,7 @@ class ExactNetwork:
             if device.type == "cuda":  # PyTorch's own im2col + GEMM kernels, not cuDNN's algorithm zoo
                 stack.enter_context(torch.backends.cudnn.flags(enabled=False))
             h = torch.round(x.to(torch.float64) * 2.0**ACT_BITS)
-            for module in self.net:
+            for module in self.layers:
                 if isinstance(module, _CONVS):
                     weight, bias, limit = self._integer_layer(module, device)
                     h = h.clamp(-limit, limit)

@@ -13,10 +13,12 @@ side features gain ``temporal_prior(reference)`` (Sun et al. 2021). A missing re
 Streams: ``"z"`` and ``"y"``, one range-coded stream each. With entropy skip on, the skip
 threshold τ is written to the side info and read back from it by the decoder.
 
-Exact parameters: when ``h_s``'s output *is* the Gaussian parameters (a mean-scale ``y``
-codec, no temporal prior) and ``h_s`` qualifies, coding and evaluation compute ``h_s`` with
-:class:`~.exact.ExactNetwork`, so encoder and decoder derive bit-identical scales and means
-on any machine; training keeps the float network. The scheme is named in the side info.
+Exact parameters: when every network between the decoded data and the Gaussian parameters
+qualifies (``h_s``; the temporal prior, if any; the ``y`` codec's own networks, for a codec
+with ``supports_exact()`` such as the checkerboard, or none for a plain mean-scale codec),
+coding and evaluation run them as :class:`~.exact.ExactNetwork`, so encoder and decoder
+derive bit-identical scales and means on any machine; training keeps the float networks.
+The scheme is named in the side info.
 """
 
 from __future__ import annotations
@@ -51,13 +53,21 @@ class HyperpriorLatentCodec(nn.Module):
         self.gaussian_conditional = GaussianConditional(quantization=quantization, skip_threshold=skip_threshold)
         self.y_codec = y_codec
         self.temporal_prior = temporal_prior
-        direct = isinstance(y_codec, MeanScaleLatentCodec) and y_codec.param_net is None and temporal_prior is None
-        self._exact = ExactNetwork(h_s) if direct and ExactNetwork.supports(h_s) else None
+        direct = isinstance(y_codec, MeanScaleLatentCodec) and y_codec.param_net is None
+        self._exact_context = bool(getattr(y_codec, "supports_exact", lambda: False)())
+        temporal = temporal_prior is None or bool(getattr(temporal_prior, "supports_exact", lambda: False)())
+        exact = (direct or self._exact_context) and temporal and ExactNetwork.supports(h_s)
+        self._exact = ExactNetwork(h_s) if exact else None
 
     @property
     def exact_parameters(self) -> bool:
         """Whether coding computes the Gaussian parameters in exact fixed point."""
         return self._exact is not None
+
+    @property
+    def entropy_params(self) -> str | None:
+        """The exact-parameter scheme this codec's streams carry in their side info (None: float)."""
+        return SCHEME if self._exact is not None else None
 
     # --- shared steps ---------------------------------------------------------------------
 
@@ -68,12 +78,16 @@ class HyperpriorLatentCodec(nn.Module):
             return None
         return torch.zeros_like(y) if reference is None else reference  # None: intra frame, reset
 
+    def _y_options(self, coding: bool) -> dict:
+        return {"exact": True} if coding and self._exact is not None and self._exact_context else {}
+
     def _hyper_input(self, y: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
         return y if reference is None else torch.cat([y, reference], dim=1)
 
     def _side(self, z_hat: torch.Tensor, reference: torch.Tensor | None, coding: bool = False) -> torch.Tensor:
         if coding and self._exact is not None:
-            return self._exact(z_hat)
+            side = self._exact(z_hat)
+            return side if reference is None else torch.cat([side, self.temporal_prior.exact(reference)], dim=1)
         side = self.h_s(z_hat)
         return side if reference is None else torch.cat([side, self.temporal_prior(reference)], dim=1)
 
@@ -84,8 +98,8 @@ class HyperpriorLatentCodec(nn.Module):
         reference = self._reference(y, reference)
         z = self.h_a(self._hyper_input(y, reference))
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        side = self._side(z_hat, reference, coding=not self.training)  # evaluation measures what coding does
-        out = self.y_codec(y, side, self.gaussian_conditional)
+        coding = not self.training  # evaluation measures what coding does
+        out = self.y_codec(y, self._side(z_hat, reference, coding), self.gaussian_conditional, **self._y_options(coding))
         return out.y_hat, {"y": out.likelihoods, "z": z_likelihoods}, out.means
 
     @torch.no_grad()
@@ -98,21 +112,21 @@ class HyperpriorLatentCodec(nn.Module):
         z_stream, z_hat = self.entropy_bottleneck.compress(z)
         encoder = SymbolEncoder()
         side = self._side(z_hat, reference, coding=True)
-        y_hat, skipped = self.y_codec.encode(encoder, y, side, self.gaussian_conditional, tau)
+        y_hat, skipped = self.y_codec.encode(encoder, y, side, self.gaussian_conditional, tau, **self._y_options(True))
         out = Bitstream()
         out.merge(z_stream, "z")
         out.streams["y"] = encoder.finish()
         out.shapes["y"] = list(y.shape)
         if tau > 0:
             out.side_info["skip_tau"] = tau
-        if self._exact is not None:
-            out.side_info["entropy_params"] = SCHEME
+        if self.entropy_params is not None:
+            out.side_info["entropy_params"] = self.entropy_params
         out.stats.update(y_symbols=y.numel(), y_skipped=skipped, skip_rate=skipped / max(y.numel(), 1))
         return out, y_hat
 
     @torch.no_grad()
     def decompress(self, bitstream: Bitstream, reference: torch.Tensor | None = None, device=None) -> torch.Tensor:
-        scheme, expected = bitstream.side_info.get("entropy_params"), SCHEME if self._exact is not None else None
+        scheme, expected = bitstream.side_info.get("entropy_params"), self.entropy_params
         if scheme != expected:
             raise UnsupportedVersionError(
                 f"the stream's entropy parameters were computed {scheme or 'in floating point'}; "
@@ -123,7 +137,8 @@ class HyperpriorLatentCodec(nn.Module):
             reference = torch.zeros(bitstream.shapes["y"], device=z_hat.device)
         side = self._side(z_hat, reference, coding=True)
         decoder = SymbolDecoder(bitstream.streams["y"])
-        y_hat = self.y_codec.decode(decoder, side, self.gaussian_conditional, bitstream.side_info.get("skip_tau", 0.0))
+        tau = bitstream.side_info.get("skip_tau", 0.0)
+        y_hat = self.y_codec.decode(decoder, side, self.gaussian_conditional, tau, **self._y_options(True))
         decoder.finish()
         return y_hat
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..layers import conv_nd
 from .checkerboard import CheckerboardLatentCodec
+from .exact import ExactNetwork
 from .hyperprior import HyperpriorLatentCodec, hyper_transforms
 
 
@@ -36,6 +37,13 @@ class TemporalPrior(nn.Module):
 
     def forward(self, reference: torch.Tensor) -> torch.Tensor:
         return torch.cat([reference, self.net(reference)], dim=1)
+
+    def supports_exact(self) -> bool:
+        return ExactNetwork.supports(self.net)
+
+    def exact(self, reference: torch.Tensor) -> torch.Tensor:
+        """The same features from :class:`~.exact.ExactNetwork` (float64); the reference is a decoded latent."""
+        return torch.cat([reference.double(), ExactNetwork(self.net)(reference)], dim=1)
 
 
 class SpatiotemporalLatentCodec(HyperpriorLatentCodec):

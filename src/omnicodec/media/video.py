@@ -37,14 +37,14 @@ def _payload(bitstream: Bitstream) -> bytes:
     return _LEN.pack(len(z)) + z + y
 
 
-def _bitstream(payload: bytes, t: int, shapes: dict) -> Bitstream:
+def _bitstream(payload: bytes, t: int, shapes: dict, side_info: dict) -> Bitstream:
     if len(payload) < _LEN.size:
         raise CorruptFileError(f"frame {t} is corrupt: its chunk is too short")
     (z_len,) = _LEN.unpack_from(payload)
     if _LEN.size + z_len > len(payload):
         raise CorruptFileError(f"frame {t} is corrupt: its z stream overruns the chunk")
     z, y = payload[_LEN.size : _LEN.size + z_len], payload[_LEN.size + z_len :]
-    return Bitstream({"z": z, "y": y}, {k: list(v) for k, v in shapes.items()})
+    return Bitstream({"z": z, "y": y}, {k: list(v) for k, v in shapes.items()}, dict(side_info))
 
 
 def compress_video(model, input, output, header: dict, device: str, progress: bool) -> tuple[int, dict, int]:
@@ -53,7 +53,10 @@ def compress_video(model, input, output, header: dict, device: str, progress: bo
     w, h = info["width"], info["height"]
     media = {"type": "video", "width": w, "height": h, "fps": list(info.get("fps", (25, 1))),
              "intra_period": model.intra_period, "colour_space": "RGB", "bit_depth": 8}
-    header = dict(header, media=media, side_info={"size": [h, w]})
+    side_info = {"size": [h, w]}
+    if model.entropy_params is not None:  # one scheme for all frames, kept in the header
+        side_info["entropy_params"] = model.entropy_params
+    header = dict(header, media=media, side_info=side_info)
     count, reference = 0, None
     with ContainerWriter(output, header) as writer:
         for t, frame in enumerate(_progress(frames, progress, "encoding")):
@@ -78,6 +81,8 @@ def decompress_video(model, reader: ContainerReader, output, progress: bool) -> 
     if not (0 < w and 0 < h and w * h <= MAX_FRAME_PIXELS) or len(fps) != 2 or min(fps) <= 0:
         raise CorruptFileError(f"video header declares an implausible size {w}x{h} or rate {fps}")
     shapes = model.stream_shapes(h, w)
+    side = reader.header.get("side_info", {})
+    frame_info = {"entropy_params": side["entropy_params"]} if "entropy_params" in side else {}
     writer = VideoWriter(output, w, h, fps)
     t, reference = 0, None
     bar = None
@@ -101,7 +106,8 @@ def decompress_video(model, reader: ContainerReader, output, progress: bool) -> 
             if name != f"frame-{t}":
                 raise CorruptFileError(f"expected the chunk of frame {t}, found {name!r}")
             try:
-                frame, reference = model.decompress_frame(_bitstream(payload, t, shapes), t, reference, h, w)
+                bitstream = _bitstream(payload, t, shapes, frame_info)
+                frame, reference = model.decompress_frame(bitstream, t, reference, h, w)
             except OmnicodecError as exc:
                 err = CorruptFileError(f"frame {t} does not decode: {exc}")
                 err.frame_index = t

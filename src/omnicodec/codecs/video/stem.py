@@ -49,6 +49,14 @@ class STEMVideoCodec(Codec):
     def config(self) -> dict:
         return {"N": self.N, "M": self.M, "intra_period": self.intra_period, "residual": self.residual}
 
+    @property
+    def entropy_params(self) -> str | None:
+        """The exact-parameter scheme of the frames' streams (None: floating point); file
+        formats that keep one header for all frames store it there."""
+        if self.intra.entropy_params != self.inter.entropy_params:
+            raise ValueError("intra and inter latent codecs use different entropy-parameter schemes")
+        return self.intra.entropy_params
+
     def is_intra(self, t: int) -> bool:
         return t % self.intra_period == 0
 
