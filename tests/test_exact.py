@@ -208,3 +208,18 @@ def test_checkerboard_and_spatiotemporal_parameters_are_exact_and_thread_indepen
     # evaluation sees exactly what coding does, context and temporal prior included
     with torch.no_grad():
         assert torch.equal(stem(frames[1], coded[0][1])[0], coded[1][1])
+
+
+def test_cached_integer_weights_follow_parameter_updates():
+    h_s = hyper_synthesis(2, seed=7)
+    exact = ExactNetwork(h_s)
+    z = z_corpus(1, 2)[0]
+    before = exact(z)
+    assert torch.equal(exact(z), before)  # from the cache
+    with torch.no_grad():
+        h_s[0].weight.mul_(0.5)  # in place, as an optimizer step or load_state_dict does
+    after = exact(z)
+    assert not torch.equal(after, before)
+    np.testing.assert_array_equal((after[0] * 2.0**ACT_BITS).numpy().astype(np.int64), reference(h_s, z))
+    h_s[2].weight = nn.Parameter(h_s[2].weight.detach() * 2)  # replaced
+    np.testing.assert_array_equal((exact(z)[0] * 2.0**ACT_BITS).numpy().astype(np.int64), reference(h_s, z))

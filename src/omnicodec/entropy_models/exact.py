@@ -39,6 +39,7 @@ network (or a decoded ``y_hat``, an integer plus an exact mean) feeds the next o
 
 from __future__ import annotations
 
+import weakref
 from contextlib import ExitStack
 
 import torch
@@ -51,6 +52,7 @@ SLOPE_BITS = 16
 EXACT_LIMIT = 2**53 - 1
 SCHEME = "fixed1"  # recorded in files; a decoder refuses schemes it does not know
 
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)
 _FUNCTIONS = {
     nn.Conv1d: F.conv1d,
@@ -91,7 +93,19 @@ class ExactNetwork:
 
     @staticmethod
     def _integer_layer(conv: nn.Module, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Fixed-point weight and bias (float64 holding integers) and the input clamp."""
+        """Fixed-point weight and bias (float64 holding integers) and the input clamp, cached
+        per layer until its parameters change (in place or by replacement)."""
+        params = [conv.weight] + ([conv.bias] if conv.bias is not None else [])
+        key = (str(device), tuple((p._version, p.data_ptr(), p.dtype) for p in params))
+        cached = _CACHE.get(conv)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        result = ExactNetwork._quantize(conv, device)
+        _CACHE[conv] = (key, result)
+        return result
+
+    @staticmethod
+    def _quantize(conv: nn.Module, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
         weight = torch.round(conv.weight.detach().to(device, torch.float64) * 2.0**WEIGHT_BITS)
         out_dim = 1 if isinstance(conv, (nn.ConvTranspose1d, nn.ConvTranspose2d)) else 0
         if conv.bias is not None:
