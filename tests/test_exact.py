@@ -132,8 +132,12 @@ def test_only_plain_networks_qualify():
         ExactNetwork(nn.Sequential(nn.Sigmoid()))
     h_a, h_s = hyper_transforms(8, 6, 16, 2)
     assert HyperpriorLatentCodec(h_a, h_s, 6, CheckerboardLatentCodec(8, 16)).exact_parameters
-    # channel-wise LRP has a tanh: not exact (yet)
-    assert not HyperpriorLatentCodec(h_a, h_s, 6, ChannelwiseLatentCodec([4, 4], 16)).exact_parameters
+    assert HyperpriorLatentCodec(h_a, h_s, 6, ChannelwiseLatentCodec([4, 4], 16)).exact_parameters
+    gelu_context = lambda i, side, previous, out: nn.Sequential(nn.Conv2d(side + previous, out, 1), nn.GELU())  # noqa: E731
+    y_codec = ChannelwiseLatentCodec([4, 4], 16, context_factory=gelu_context)
+    assert not HyperpriorLatentCodec(h_a, h_s, 6, y_codec).exact_parameters
+    assert ExactNetwork.supports(nn.Sequential(nn.Conv1d(2, 2, 3), nn.ELU(), nn.Conv1d(2, 2, 1), nn.Tanh()))
+    assert not ExactNetwork.supports(nn.Sequential(nn.Conv1d(2, 2, 3), nn.ELU(alpha=0.5)))
 
 
 @pytest.fixture(scope="module")
@@ -187,24 +191,7 @@ def test_checkerboard_and_spatiotemporal_parameters_are_exact_and_thread_indepen
     assert stem.exact_parameters and stem.entropy_params == SCHEME
     g = torch.Generator().manual_seed(6)
     frames = [torch.randn(1, 8, 16, 20, generator=g) * 3 for _ in range(3)]
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        reference, coded = None, []
-        for y in frames:
-            bitstream, y_hat = stem.compress(y, reference)
-            assert bitstream.side_info["entropy_params"] == SCHEME
-            coded.append((bitstream, y_hat))
-            reference = y_hat
-        for n in (1, 2):
-            torch.set_num_threads(n)
-            reference = None
-            for bitstream, y_hat in coded:
-                decoded = stem.decompress(bitstream, reference)
-                assert torch.equal(decoded, y_hat)
-                reference = decoded
-    finally:
-        torch.set_num_threads(threads)
+    coded = code_with_threads(stem, frames)
     # evaluation sees exactly what coding does, context and temporal prior included
     with torch.no_grad():
         assert torch.equal(stem(frames[1], coded[0][1])[0], coded[1][1])
@@ -223,3 +210,73 @@ def test_cached_integer_weights_follow_parameter_updates():
     np.testing.assert_array_equal((after[0] * 2.0**ACT_BITS).numpy().astype(np.int64), reference(h_s, z))
     h_s[2].weight = nn.Parameter(h_s[2].weight.detach() * 2)  # replaced
     np.testing.assert_array_equal((exact(z)[0] * 2.0**ACT_BITS).numpy().astype(np.int64), reference(h_s, z))
+
+
+def test_tanh_and_elu_tables_round_the_true_values():
+    from omnicodec.entropy_models.exact import exact_elu, exact_tanh
+
+    k = torch.arange(-60000.0, 60001.0, 7.0, dtype=torch.float64)
+    unit = 2.0**ACT_BITS
+    tanh, elu = exact_tanh(k), exact_elu(k)
+    assert torch.equal(tanh, torch.round(tanh)) and torch.equal(elu, torch.round(elu))
+    assert (tanh / unit - torch.tanh(k / unit)).abs().max() <= 0.5 / unit + 1e-12
+    assert (elu / unit - torch.nn.functional.elu(k / unit)).abs().max() <= 0.5 / unit + 1e-12
+    assert bool((tanh[1:] >= tanh[:-1]).all()) and bool((elu[1:] >= elu[:-1]).all())
+    assert exact_tanh(torch.tensor([0.0, 1e9, -1e9], dtype=torch.float64)).tolist() == [0.0, unit, -unit]
+
+
+def code_with_threads(codec, frames):
+    """Compress with 2 threads, decompress with 1 and with 2; every decode must equal the encoder's y_hat."""
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        reference, coded = None, []
+        for y in frames:
+            bitstream, y_hat = codec.compress(y, reference) if codec.temporal_prior is not None else codec.compress(y)
+            assert bitstream.side_info["entropy_params"] == SCHEME
+            coded.append((bitstream, y_hat))
+            reference = y_hat
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            reference = None
+            for bitstream, y_hat in coded:
+                args = (bitstream, reference) if codec.temporal_prior is not None else (bitstream,)
+                decoded = codec.decompress(*args)
+                assert torch.equal(decoded, y_hat)
+                reference = decoded
+    finally:
+        torch.set_num_threads(threads)
+    return coded
+
+
+@pytest.mark.parametrize("spatial, dims", [("none", 2), ("checkerboard", 2), ("none", 1)])
+def test_channelwise_with_lrp_is_exact_and_thread_independent(spatial, dims):
+    torch.manual_seed(8)
+    h_a, h_s = hyper_transforms(8, 6, 16, dims)
+    codec = HyperpriorLatentCodec(h_a, h_s, 6, ChannelwiseLatentCodec([2, 2, 4], 16, dims, spatial=spatial)).eval()
+    with torch.no_grad():
+        for p in codec.parameters():
+            p.mul_(2.0)
+    codec.entropy_bottleneck.freeze()
+    codec.gaussian_conditional.freeze()
+    assert codec.exact_parameters
+    g = torch.Generator().manual_seed(9)
+    y = torch.randn(1, 8, *((12, 16) if dims == 2 else (64,)), generator=g) * 3
+    ((_, y_hat),) = code_with_threads(codec, [y])
+    with torch.no_grad():
+        assert torch.equal(codec(y)[0], y_hat)  # evaluation sees exactly what coding does, LRP included
+
+
+def test_ecc_chunks_are_exact_with_the_temporal_summary():
+    from omnicodec.codecs import create_codec
+
+    torch.manual_seed(10)
+    model = create_codec("speech/ecc", {"channels": [8, 8, 8, 8], "M": 8, "N": 8, "slices": [4, 4],
+                                        "chunk_frames": 16, "context_frames": 4}).eval()
+    with torch.no_grad():
+        for p in model.latent.parameters():
+            p.mul_(2.0)
+    model.freeze()
+    assert model.latent.exact_parameters
+    g = torch.Generator().manual_seed(11)
+    code_with_threads(model.latent, [torch.randn(1, 8, 16, generator=g) * 3 for _ in range(3)])

@@ -11,6 +11,11 @@ Latent residual prediction (LRP) then adds ``0.5·tanh(lrp_i([side, y_hat_<i, y_
 to the decoded slice, predicting part of the quantisation error from what the decoder
 already has. Later slices see the corrected values. ``LatentOutput.means`` holds the
 rounding centres, before LRP.
+
+With ``exact=True`` (set by the enclosing hyperprior when coding and evaluating, if every
+network here qualifies) the channel-context, inner and LRP networks run as
+:class:`~.exact.ExactNetwork` and the LRP's ``tanh`` is the exact table, so every machine
+derives the same parameters and the same corrected slices.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from torch import nn
 from ..layers import conv_stack
 from .checkerboard import CheckerboardLatentCodec
 from .conditional import ConditionalLatentCodec, LatentOutput, MeanScaleLatentCodec
+from .exact import ACT_BITS, ExactNetwork, exact_tanh
 
 
 def equal_slices(channels: int, num_slices: int) -> list[int]:
@@ -82,37 +88,57 @@ class ChannelwiseLatentCodec(ConditionalLatentCodec):
             if self.lrp is not None:
                 self.lrp.append(conv_stack(dims, [support + c, hidden, hidden // 2, c], lrp_kernel_size or kernel_size))
 
-    def _support(self, side: torch.Tensor, decoded: list[torch.Tensor]) -> torch.Tensor:
+    def supports_exact(self) -> bool:
+        nets = list(self.channel_context) + (list(self.lrp) if self.lrp is not None else [])
+        inner = all(
+            i.param_net is None if isinstance(i, MeanScaleLatentCodec) else i.supports_exact() for i in self.inner
+        )
+        return inner and all(ExactNetwork.supports(n) for n in nets)
+
+    def _support(self, side: torch.Tensor, decoded: list[torch.Tensor], exact: bool = False) -> torch.Tensor:
+        if exact:
+            return torch.cat([side.double(), *(d.double() for d in decoded)], dim=1)
         return torch.cat([side, *decoded], dim=1)
 
-    def _refine(self, i: int, support: torch.Tensor, y_hat_i: torch.Tensor) -> torch.Tensor:
+    def _context(self, i: int, support: torch.Tensor, exact: bool) -> torch.Tensor:
+        return ExactNetwork(self.channel_context[i])(support) if exact else self.channel_context[i](support)
+
+    def _inner_options(self, i: int, exact: bool) -> dict:
+        return {"exact": True} if exact and not isinstance(self.inner[i], MeanScaleLatentCodec) else {}
+
+    def _refine(self, i: int, support: torch.Tensor, y_hat_i: torch.Tensor, exact: bool = False) -> torch.Tensor:
         if self.lrp is None:
             return y_hat_i
+        if exact:  # 0.5 * tanh in fixed point: a table lookup and a halving, both exact
+            h = ExactNetwork(self.lrp[i])(torch.cat([support, y_hat_i.double()], dim=1)) * 2.0**ACT_BITS
+            return y_hat_i + (exact_tanh(h) * 2.0 ** -(ACT_BITS + 1)).float()
         return y_hat_i + 0.5 * torch.tanh(self.lrp[i](torch.cat([support, y_hat_i], dim=1)))
 
-    def forward(self, y, side, gaussian):
+    def forward(self, y, side, gaussian, exact: bool = False):
         decoded, likelihoods, means = [], [], []
         for i, y_i in enumerate(y.split(self.slices, dim=1)):
-            support = self._support(side, decoded)
-            out = self.inner[i](y_i, self.channel_context[i](support), gaussian)
-            decoded.append(self._refine(i, support, out.y_hat))
+            support = self._support(side, decoded, exact)
+            out = self.inner[i](y_i, self._context(i, support, exact), gaussian, **self._inner_options(i, exact))
+            decoded.append(self._refine(i, support, out.y_hat, exact))
             likelihoods.append(out.likelihoods)
             means.append(out.means)
         return LatentOutput(torch.cat(decoded, 1), torch.cat(likelihoods, 1), torch.cat(means, 1))
 
-    def encode(self, encoder, y, side, gaussian, tau):
+    def encode(self, encoder, y, side, gaussian, tau, exact: bool = False):
         decoded, skipped = [], 0
         for i, y_i in enumerate(y.split(self.slices, dim=1)):
-            support = self._support(side, decoded)
-            y_hat_i, n = self.inner[i].encode(encoder, y_i, self.channel_context[i](support), gaussian, tau)
-            decoded.append(self._refine(i, support, y_hat_i))
+            support = self._support(side, decoded, exact)
+            context = self._context(i, support, exact)
+            y_hat_i, n = self.inner[i].encode(encoder, y_i, context, gaussian, tau, **self._inner_options(i, exact))
+            decoded.append(self._refine(i, support, y_hat_i, exact))
             skipped += n
         return torch.cat(decoded, 1), skipped
 
-    def decode(self, decoder, side, gaussian, tau):
+    def decode(self, decoder, side, gaussian, tau, exact: bool = False):
         decoded = []
         for i in range(len(self.slices)):
-            support = self._support(side, decoded)
-            y_hat_i = self.inner[i].decode(decoder, self.channel_context[i](support), gaussian, tau)
-            decoded.append(self._refine(i, support, y_hat_i))
+            support = self._support(side, decoded, exact)
+            context = self._context(i, support, exact)
+            y_hat_i = self.inner[i].decode(decoder, context, gaussian, tau, **self._inner_options(i, exact))
+            decoded.append(self._refine(i, support, y_hat_i, exact))
         return torch.cat(decoded, 1)

@@ -22,7 +22,11 @@ coding time the network is evaluated on integers:
   clamped to ``(2**53 - 1 - max|b|) // max_c sum|W_c|``, computed from the integer weights
   (in practice far above any real activation, so the clamp never acts on sane inputs);
 - the accumulator returns to ``ACT_BITS`` by an exact division by a power of two and a
-  floor; a leaky ReLU multiplies by its slope in ``SLOPE_BITS`` fixed point and floors.
+  floor; a leaky ReLU multiplies by its slope in ``SLOPE_BITS`` fixed point and floors;
+- ``tanh`` and ELU look their output up in an integer table: entry ``k`` is
+  ``round(2**ACT_BITS * f(k / 2**ACT_BITS))``, computed once with Python's ``decimal`` module
+  (software arithmetic with correctly rounded ``exp``, the same on every platform), not with
+  a libm or GPU ``tanh``/``exp``, which differ in the last bits between implementations.
 
 The output is ``integer / 2**ACT_BITS``. Scales then pick tables by comparison with the
 table boundaries, and means enter ``y_hat`` as exactly representable numbers, so every
@@ -30,8 +34,8 @@ quantity the decoder derives from the bitstream is bit-identical to the encoder'
 the synthesis of the image (``g_s``) stays in float, where an ulp does no harm.
 
 Supported: one layer or an ``nn.Sequential`` of ``Conv1d/2d`` and ``ConvTranspose1d/2d``
-(groups 1, dilation 1, zero padding), ``ReLU``, ``LeakyReLU`` (slope in [0, 1]) and
-``Identity``. :meth:`ExactNetwork.supports` says whether a network qualifies.
+(groups 1, dilation 1, zero padding), ``ReLU``, ``LeakyReLU`` (slope in [0, 1]), ``ELU``
+(alpha 1), ``Tanh`` and ``Identity``. :meth:`ExactNetwork.supports` says whether a network qualifies.
 
 Composition: inputs are rounded to ``ACT_BITS`` fractional bits, so the output of one exact
 network (or a decoded ``y_hat``, an integer plus an exact mean) feeds the next one exactly.
@@ -41,6 +45,8 @@ from __future__ import annotations
 
 import weakref
 from contextlib import ExitStack
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -69,7 +75,43 @@ def _supported(module: nn.Module) -> bool:
         )
     if isinstance(module, nn.LeakyReLU):
         return 0.0 <= module.negative_slope <= 1.0
-    return isinstance(module, (nn.ReLU, nn.Identity))
+    if isinstance(module, nn.ELU):
+        return module.alpha == 1.0
+    return isinstance(module, (nn.ReLU, nn.Identity, nn.Tanh))
+
+
+TANH_RANGE = 6 << ACT_BITS  # beyond ±6, round(2**ACT_BITS * tanh) is ±2**ACT_BITS
+ELU_RANGE = 10 << ACT_BITS  # below -10, round(2**ACT_BITS * (exp(x) - 1)) is -2**ACT_BITS
+
+
+@lru_cache(maxsize=None)
+def _table(name: str) -> torch.Tensor:
+    """``round(2**ACT_BITS * f(k / 2**ACT_BITS))`` for the table's range of ``k`` (float64)."""
+    one = Decimal(1 << ACT_BITS)
+    with localcontext() as ctx:
+        ctx.prec = 40
+        if name == "tanh":
+            ks = range(-TANH_RANGE, TANH_RANGE + 1)
+            f = lambda e: (e - 1) / (e + 1)  # noqa: E731 - e = exp(2x)
+            values = [f((Decimal(2 * k) / one).exp()) for k in ks]
+        elif name == "elu":
+            values = [(Decimal(k) / one).exp() - 1 for k in range(-ELU_RANGE, 1)]
+        else:  # pragma: no cover - internal
+            raise ValueError(name)
+        ints = [int((v * one).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)) for v in values]
+    return torch.tensor(ints, dtype=torch.float64)
+
+
+def exact_tanh(h: torch.Tensor) -> torch.Tensor:
+    """``tanh`` of integer-valued ``h`` in units of ``2**-ACT_BITS``, by table (same units)."""
+    table = _table("tanh").to(h.device)
+    return table[(h.clamp(-TANH_RANGE, TANH_RANGE) + TANH_RANGE).long()]
+
+
+def exact_elu(h: torch.Tensor) -> torch.Tensor:
+    """ELU (alpha 1) of integer-valued ``h`` in units of ``2**-ACT_BITS``, by table for ``h < 0``."""
+    table = _table("elu").to(h.device)
+    return torch.where(h < 0, table[(h.clamp(-ELU_RANGE, 0) + ELU_RANGE).long()], h)
 
 
 class ExactNetwork:
@@ -145,4 +187,8 @@ class ExactNetwork:
                     h = torch.where(h < 0, torch.floor(h * slope * 2.0**-SLOPE_BITS), h)
                 elif isinstance(module, nn.ReLU):
                     h = h.clamp_min(0)
+                elif isinstance(module, nn.Tanh):
+                    h = exact_tanh(h)
+                elif isinstance(module, nn.ELU):
+                    h = exact_elu(h)
         return h * 2.0**-ACT_BITS

@@ -70,7 +70,10 @@ def compress_speech(model, input, output, header: dict, device: str, progress: b
     }
     chunk, margin = model.chunk_samples, model.context_frames * 160
     # τ of entropy skip: the decoder must skip exactly the same elements
-    header = dict(header, media=media, side_info={"chunk_samples": chunk, "skip_tau": model.skip_threshold})
+    side_info = {"chunk_samples": chunk, "skip_tau": model.skip_threshold}
+    if model.latent.entropy_params is not None:  # one scheme for all chunks, kept in the header
+        side_info["entropy_params"] = model.latent.entropy_params
+    header = dict(header, media=media, side_info=side_info)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -157,6 +160,9 @@ def decompress_speech(model, reader: ContainerReader, output, sample_rate: int |
         tau = float(side.get("skip_tau", 0.0))
     except (TypeError, ValueError) as exc:
         raise CorruptFileError("the file's skip threshold is malformed") from exc
+    chunk_info = {"skip_tau": tau}
+    if "entropy_params" in side:
+        chunk_info["entropy_params"] = side["entropy_params"]
     output = Path(output)
     fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=output.suffix)
     os.close(fd)
@@ -187,7 +193,7 @@ def decompress_speech(model, reader: ContainerReader, output, sample_rate: int |
                 if name != f"chunk-{k}":
                     raise CorruptFileError(f"expected audio chunk {k}, found {name!r}")
                 try:
-                    reference = model.decompress_chunk(_bitstream(payload, k, shapes, {"skip_tau": tau}), reference)
+                    reference = model.decompress_chunk(_bitstream(payload, k, shapes, chunk_info), reference)
                 except OmnicodecError as exc:
                     raise CorruptFileError(f"audio chunk {k} does not decode: {exc}") from exc
                 window = (window + [reference])[-3:]

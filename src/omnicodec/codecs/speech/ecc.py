@@ -31,6 +31,7 @@ from torch import nn
 
 from ...coding import Bitstream
 from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, hyper_transforms
+from ...entropy_models.exact import ACT_BITS, ExactNetwork
 from ..base import Codec, CodecOutput
 from ..registry import register_codec
 
@@ -72,6 +73,16 @@ class TemporalSummary(nn.Module):
 
     def forward(self, reference: torch.Tensor) -> torch.Tensor:
         return self.net(reference).mean(dim=-1, keepdim=True).expand(-1, -1, reference.shape[-1])
+
+    def supports_exact(self) -> bool:
+        return ExactNetwork.supports(self.net)
+
+    def exact(self, reference: torch.Tensor) -> torch.Tensor:
+        """The same features in exact fixed point: the sum over time of integers is exact in any
+        order, and the division by the length is one correctly rounded operation, then a floor."""
+        h = ExactNetwork(self.net)(reference) * 2.0**ACT_BITS
+        mean = torch.floor(h.sum(dim=-1, keepdim=True) / reference.shape[-1]) * 2.0**-ACT_BITS
+        return mean.expand(-1, -1, reference.shape[-1])
 
 
 @register_codec("speech/ecc")
