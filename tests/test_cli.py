@@ -135,6 +135,8 @@ def test_list_shows_codecs_and_shipped_weights():
     r = run("list")
     assert r.returncode == 0
     assert "image/hyperprior" in r.stdout and "(default)" in r.stdout
+    shipped = r.stdout.split("shipped weights:")[1].strip().splitlines()
+    assert shipped and all("bpp" in line and "dB" in line for line in shipped)  # every shipped model states its measurement
 
 
 @pytest.mark.parametrize("bad", [["compress"], ["nope"], ["compress", "a", "b", "--quality", "x"]])

@@ -73,8 +73,12 @@ def _cmd_list(args: argparse.Namespace) -> None:
         print(f"  {codec_id:24s} qualities: {qualities}")
     print("shipped weights:")
     for e in entries:
-        kodak = e.get("measured", {}).get("kodak", {})
-        measured = f"Kodak {kodak['bpp']:.3f} bpp / {kodak['psnr_rgb']:.2f} dB" if kodak else "not measured"
+        measured = "not measured"
+        for dataset, m in e.get("measured", {}).items():  # the first complete measurement
+            if isinstance(m, dict) and "bpp" in m and "psnr_rgb" in m:
+                name = "Kodak" if dataset == "kodak" else dataset
+                measured = f"{name} {m['bpp']:.3f} bpp / {m['psnr_rgb']:.2f} dB"
+                break
         default = " (default)" if e.get("default") else ""
         print(f"  {e['codec_id']} q{e['quality']}{default}: {e['parameters']:,} parameters, {measured}, sha256 {e['sha256'][:16]}")
 
