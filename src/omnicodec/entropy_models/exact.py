@@ -115,10 +115,11 @@ def exact_elu(h: torch.Tensor) -> torch.Tensor:
 
 
 class ExactNetwork:
-    """Integer evaluation of a float ``nn.Sequential`` (see the module docstring).
+    """Integer evaluation of a float layer or ``nn.Sequential`` (see the module docstring).
 
-    Holds a reference to the network, not a copy: the integer weights are derived from its
-    current parameters at every call, so there is nothing to keep in sync.
+    Holds a reference to the network, not a copy. Each layer's integer weights are derived
+    from its current parameters and cached until those change (in place or by replacement),
+    so there is nothing to keep in sync.
     """
 
     def __init__(self, net: nn.Module) -> None:
