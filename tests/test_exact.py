@@ -125,16 +125,19 @@ def test_one_and_two_threads_and_float32_and_float64_give_identical_tables():
 
 def test_only_plain_networks_qualify():
     assert ExactNetwork.supports(hyper_synthesis(2))
-    assert not ExactNetwork.supports(nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)))
-    assert not ExactNetwork.supports(nn.Sequential(nn.Conv2d(4, 4, 3), nn.GELU()))
+    assert ExactNetwork.supports(nn.Sequential(nn.Conv2d(4, 4, 3, groups=2), nn.GELU(), nn.Sequential(nn.Tanh())))
+    assert not ExactNetwork.supports(nn.Sequential(nn.ConvTranspose2d(4, 4, 3, groups=2)))
+    assert not ExactNetwork.supports(nn.Sequential(nn.Conv2d(4, 4, 3, dilation=2)))
+    assert not ExactNetwork.supports(nn.Sequential(nn.Conv2d(4, 4, 3), nn.GELU(approximate="tanh")))
+    assert not ExactNetwork.supports(nn.Sequential(nn.Conv2d(4, 4, 3), nn.Sigmoid()))
     assert ExactNetwork.supports(nn.Conv2d(4, 4, 3)) and not ExactNetwork.supports(nn.GELU())
     with pytest.raises(ValueError, match="exactly"):
         ExactNetwork(nn.Sequential(nn.Sigmoid()))
     h_a, h_s = hyper_transforms(8, 6, 16, 2)
     assert HyperpriorLatentCodec(h_a, h_s, 6, CheckerboardLatentCodec(8, 16)).exact_parameters
     assert HyperpriorLatentCodec(h_a, h_s, 6, ChannelwiseLatentCodec([4, 4], 16)).exact_parameters
-    gelu_context = lambda i, side, previous, out: nn.Sequential(nn.Conv2d(side + previous, out, 1), nn.GELU())  # noqa: E731
-    y_codec = ChannelwiseLatentCodec([4, 4], 16, context_factory=gelu_context)
+    sigmoid_context = lambda i, side, previous, out: nn.Sequential(nn.Conv2d(side + previous, out, 1), nn.Sigmoid())  # noqa: E731
+    y_codec = ChannelwiseLatentCodec([4, 4], 16, context_factory=sigmoid_context)
     assert not HyperpriorLatentCodec(h_a, h_s, 6, y_codec).exact_parameters
     assert ExactNetwork.supports(nn.Sequential(nn.Conv1d(2, 2, 3), nn.ELU(), nn.Conv1d(2, 2, 1), nn.Tanh()))
     assert not ExactNetwork.supports(nn.Sequential(nn.Conv1d(2, 2, 3), nn.ELU(alpha=0.5)))

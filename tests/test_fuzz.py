@@ -78,6 +78,9 @@ def make_speech(folder):
 
 MEDIA = {
     "image": ("image/hyperprior", {"N": 8, "M": 12}, make_image, "out.png"),
+    "image-s2lic": ("image/s2lic", {"N": 16, "M": 32, "hyper_channels": 16, "slice_channels": 16,
+                                    "depths": [1, 1, 1, 1, 1], "heads": [2, 2, 2, 2, 2], "window": 4,
+                                    "context_dim": 16, "couplings": 1}, make_image, "out.png"),
     "video": ("video/stem", {"N": 8, "M": 12, "intra_period": 2}, make_video, "out.y4m"),
     "speech": ("speech/ecc", {"channels": [8, 8, 8, 8], "M": 8, "N": 8, "slices": [4, 4], "chunk_frames": 16,
                               "context_frames": 4}, make_speech, "out.wav"),

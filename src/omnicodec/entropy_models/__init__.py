@@ -5,6 +5,8 @@ codecs compose them: a hyperprior around a conditional codec (mean-scale, checke
 channel-wise with LRP), optionally with a temporal prior (STEM), optionally with entropy skip.
 """
 
+from . import exact_swin  # noqa: F401 - registers the SwinV2 blocks' integer form
+from .attention import ACGCContext
 from .channelwise import ChannelwiseLatentCodec, elic_slices, equal_slices
 from .checkerboard import CheckerboardLatentCodec, anchor_mask
 from .conditional import ConditionalLatentCodec, LatentOutput, MeanScaleLatentCodec
@@ -15,6 +17,7 @@ from .hyperprior import HyperpriorLatentCodec, MeanScaleHyperprior, hyper_transf
 from .spatiotemporal import SpatiotemporalLatentCodec
 
 __all__ = [
+    "ACGCContext",
     "ChannelwiseLatentCodec", "CheckerboardLatentCodec", "ConditionalLatentCodec", "EntropyBottleneck", "FrozenTables",
     "GaussianConditional", "HyperpriorLatentCodec", "LatentOutput", "MeanScaleHyperprior", "MeanScaleLatentCodec",
     "SpatiotemporalLatentCodec", "anchor_mask", "default_scale_table", "elic_slices", "equal_slices", "hyper_transforms",

@@ -14,6 +14,13 @@ For slice ``i`` of a channel-wise model, two contexts look at the decoded slices
 slice's channel-context features. All inputs are decoded values, so the decoder computes
 exactly the same context. The paper does not publish its deformable attention; ours
 follows Deformable DETR's single-scale form (our choice).
+
+Exact forms (registered with :mod:`.exact`, used when coding and evaluating): the same
+computations in fixed point. L2 normalisation over positions uses int64 sums of squares and
+an integer square root, the temperature is a fixed-point number (clamped to ±2**16), the
+softmaxes use the ``exp`` table of :mod:`.fixedpoint`, and the deformable sampling is an
+integer bilinear interpolation at the same pixel positions ``grid_sample`` uses
+(``align_corners=False``: position ``x + offset``, zeros outside).
 """
 
 from __future__ import annotations
@@ -21,6 +28,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import fixedpoint as fx
+from .exact import cached, register_exact, run
+from .fixedpoint import ACT_BITS, ONE, PROB_BITS, WEIGHT_BITS
+
+TEMPERATURE_LIMIT = 2.0**16  # |temperature| in the exact form: cosine * temperature stays below 2**53
+VALUE_LIMIT = 2**32  # |values| mixed by attention probabilities: (2**PROB_BITS + n) * 2**32 < 2**53
 
 
 class ChannelAttentionContext(nn.Module):
@@ -105,3 +119,50 @@ class ACGCContext(nn.Module):
             previous = support[:, self.side_channels :]
             features += [self.channel_attention(previous), self.global_inter(previous, support)]
         return self.fuse(torch.cat(features, dim=1))
+
+
+@register_exact(ChannelAttentionContext)
+def channel_attention(m: ChannelAttentionContext, x: torch.Tensor) -> torch.Tensor:
+    """Integer form of :meth:`ChannelAttentionContext.forward` (``x`` in units ``2**-ACT_BITS``)."""
+    b, _, h, w = x.shape
+    q, k, v = run(m.qkv_dw, run(m.qkv, x)).chunk(3, dim=1)
+    q, k, v = (t.reshape(b, m.heads, -1, h * w) for t in (q, k, v))
+    q, k = fx.l2_normalize(q, -1), fx.l2_normalize(k, -1)
+    # unit vectors with at most one unit of rounding per element: |q|·|k| sums stay far below 2**53
+    cosine = fx.shift_floor(q @ k.transpose(-2, -1), ACT_BITS)
+    def fixed_temperature() -> torch.Tensor:
+        t = m.temperature.detach().to(x.device, torch.float64).clamp(-TEMPERATURE_LIMIT, TEMPERATURE_LIMIT)
+        return torch.round(t * 2.0**WEIGHT_BITS)
+
+    temperature = cached(m, "temperature", [m.temperature], x.device, fixed_temperature)
+    probs = fx.softmax(fx.shift_floor(cosine * temperature, WEIGHT_BITS), -1)
+    out = fx.shift_floor(probs @ v.clamp(-VALUE_LIMIT, VALUE_LIMIT), PROB_BITS)
+    return run(m.out, out.reshape(b, -1, h, w))
+
+
+def global_inter(m: GlobalInterContext, values: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    """Integer form of :meth:`GlobalInterContext.forward` (inputs in units ``2**-ACT_BITS``)."""
+    b, _, h, w = values.shape
+    v = run(m.value, values)
+    d = v.shape[1] // m.heads
+    offsets = run(m.offsets, query).view(b, m.heads, m.points, 2, h, w)
+    weights = fx.softmax(run(m.weights, query).view(b, m.heads, m.points, h, w), 2)
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=v.device, dtype=torch.float64), torch.arange(w, device=v.device, dtype=torch.float64),
+        indexing="ij",
+    )
+    px = (xs * ONE + offsets[:, :, :, 0]).reshape(b * m.heads, -1)
+    py = (ys * ONE + offsets[:, :, :, 1]).reshape(b * m.heads, -1)
+    sampled = fx.bilinear_sample(v.view(b * m.heads, d, h, w), px, py).view(b, m.heads, d, m.points, h, w)
+    out = fx.shift_floor((sampled * weights.unsqueeze(2)).sum(dim=3), PROB_BITS).reshape(b, -1, h, w)
+    return run(m.out, out)
+
+
+@register_exact(ACGCContext)
+def acgc_context(m: ACGCContext, support: torch.Tensor) -> torch.Tensor:
+    """Integer form of :meth:`ACGCContext.forward`."""
+    features = [run(m.side, support[:, : m.side_channels])]
+    if m.previous_channels:
+        previous = support[:, m.side_channels :]
+        features += [channel_attention(m.channel_attention, previous), global_inter(m.global_inter, previous, support)]
+    return run(m.fuse, torch.cat(features, dim=1))

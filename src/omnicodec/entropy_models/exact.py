@@ -23,19 +23,26 @@ coding time the network is evaluated on integers:
   (in practice far above any real activation, so the clamp never acts on sane inputs);
 - the accumulator returns to ``ACT_BITS`` by an exact division by a power of two and a
   floor; a leaky ReLU multiplies by its slope in ``SLOPE_BITS`` fixed point and floors;
-- ``tanh`` and ELU look their output up in an integer table: entry ``k`` is
-  ``round(2**ACT_BITS * f(k / 2**ACT_BITS))``, computed once with Python's ``decimal`` module
-  (software arithmetic with correctly rounded ``exp``, the same on every platform), not with
-  a libm or GPU ``tanh``/``exp``, which differ in the last bits between implementations.
+- ``tanh``, ELU and GELU look their output up in an integer table: entry ``k`` is
+  ``round(2**ACT_BITS * f(k / 2**ACT_BITS))``, the same on every platform (see
+  :mod:`.fixedpoint`), not a libm or GPU ``tanh``/``exp``/``erf``, which differ in the last
+  bits between implementations;
+- attention, LayerNorm, softmax and bilinear sampling (S2LIC's SwinV2 block and ACGC
+  context) use the integer operations of :mod:`.fixedpoint`: int64 moments, integer square
+  roots, floor divisions and an ``exp`` table.
 
 The output is ``integer / 2**ACT_BITS``. Scales then pick tables by comparison with the
 table boundaries, and means enter ``y_hat`` as exactly representable numbers, so every
 quantity the decoder derives from the bitstream is bit-identical to the encoder's. Only
 the synthesis of the image (``g_s``) stays in float, where an ulp does no harm.
 
-Supported: one layer or an ``nn.Sequential`` of ``Conv1d/2d`` and ``ConvTranspose1d/2d``
-(groups 1, dilation 1, zero padding), ``ReLU``, ``LeakyReLU`` (slope in [0, 1]), ``ELU``
-(alpha 1), ``Tanh`` and ``Identity``. :meth:`ExactNetwork.supports` says whether a network qualifies.
+Supported: one layer or an ``nn.Sequential`` (nested too) of ``Conv1d/2d`` (any groups) and
+``ConvTranspose1d/2d`` (groups 1), all with dilation 1 and zero padding, ``Linear`` (on the
+last dimension), ``LayerNorm`` (over the last dimension), ``ReLU``, ``LeakyReLU`` (slope in
+[0, 1]), ``ELU`` (alpha 1), ``GELU`` (erf form), ``Tanh`` and ``Identity``, plus the modules
+registered with :func:`register_exact` (the SwinV2 blocks and the attention contexts
+register their integer forms next to their definitions). :meth:`ExactNetwork.supports`
+says whether a network qualifies.
 
 Composition: inputs are rounded to ``ACT_BITS`` fractional bits, so the output of one exact
 network (or a decoded ``y_hat``, an integer plus an exact mean) feeds the next one exactly.
@@ -44,78 +51,171 @@ network (or a decoded ``y_hat``, an integer plus an exact mean) feeds the next o
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from contextlib import ExitStack
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-WEIGHT_BITS = 20
-ACT_BITS = 12
-SLOPE_BITS = 16
-EXACT_LIMIT = 2**53 - 1
+from . import fixedpoint as fx
+from .fixedpoint import ACT_BITS, EXACT_LIMIT, SLOPE_BITS, WEIGHT_BITS  # noqa: F401 - part of this module's API
+
 SCHEME = "fixed1"  # recorded in files; a decoder refuses schemes it does not know
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)
+_TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d)
 _FUNCTIONS = {
     nn.Conv1d: F.conv1d,
     nn.Conv2d: F.conv2d,
     nn.ConvTranspose1d: F.conv_transpose1d,
     nn.ConvTranspose2d: F.conv_transpose2d,
 }
+# type -> integer forward(module, h); h holds integers in units of 2**-ACT_BITS
+_REGISTERED: dict[type, Callable[[nn.Module, torch.Tensor], torch.Tensor]] = {}
+
+
+def register_exact(cls: type) -> Callable:
+    """Decorator: ``fn(module, h) -> h`` is the integer form of modules of exactly type ``cls``."""
+
+    def decorate(fn: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> Callable:
+        _REGISTERED[cls] = fn
+        return fn
+
+    return decorate
 
 
 def _supported(module: nn.Module) -> bool:
     if isinstance(module, _CONVS):
-        return module.groups == 1 and all(d == 1 for d in module.dilation) and module.padding_mode == "zeros" and (
+        groups_ok = module.groups == 1 or not isinstance(module, _TRANSPOSED)
+        return groups_ok and all(d == 1 for d in module.dilation) and module.padding_mode == "zeros" and (
             not isinstance(module.padding, str)
         )
+    if isinstance(module, nn.Sequential):
+        return len(module) > 0 and all(_supported(m) for m in module)
     if isinstance(module, nn.LeakyReLU):
         return 0.0 <= module.negative_slope <= 1.0
     if isinstance(module, nn.ELU):
         return module.alpha == 1.0
-    return isinstance(module, (nn.ReLU, nn.Identity, nn.Tanh))
+    if isinstance(module, nn.GELU):
+        return module.approximate == "none"
+    if isinstance(module, nn.LayerNorm):
+        return len(module.normalized_shape) == 1
+    if type(module) in _REGISTERED:
+        return True
+    return isinstance(module, (nn.ReLU, nn.Identity, nn.Tanh, nn.Linear))
 
 
-TANH_RANGE = 6 << ACT_BITS  # beyond ±6, round(2**ACT_BITS * tanh) is ±2**ACT_BITS
-ELU_RANGE = 10 << ACT_BITS  # below -10, round(2**ACT_BITS * (exp(x) - 1)) is -2**ACT_BITS
+def cached(owner: nn.Module, name: str, params: list[torch.Tensor], device, build: Callable):
+    """``build()``, cached per ``owner`` and ``name`` until one of ``params`` changes (in place or
+    by replacement) or the device does."""
+    key = (str(device), tuple((p._version, p.data_ptr(), p.dtype) for p in params))
+    slot = _CACHE.setdefault(owner, {})
+    hit = slot.get(name)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    value = build()
+    slot[name] = (key, value)
+    return value
 
 
-@lru_cache(maxsize=None)
-def _table(name: str) -> torch.Tensor:
-    """``round(2**ACT_BITS * f(k / 2**ACT_BITS))`` for the table's range of ``k`` (float64)."""
-    one = Decimal(1 << ACT_BITS)
-    with localcontext() as ctx:
-        ctx.prec = 40
-        if name == "tanh":
-            ks = range(-TANH_RANGE, TANH_RANGE + 1)
-            f = lambda e: (e - 1) / (e + 1)  # noqa: E731 - e = exp(2x)
-            values = [f((Decimal(2 * k) / one).exp()) for k in ks]
-        elif name == "elu":
-            values = [(Decimal(k) / one).exp() - 1 for k in range(-ELU_RANGE, 1)]
-        else:  # pragma: no cover - internal
-            raise ValueError(name)
-        ints = [int((v * one).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)) for v in values]
-    return torch.tensor(ints, dtype=torch.float64)
+def integer_affine(
+    weight: torch.Tensor, bias: torch.Tensor | None, device, out_dim: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Fixed-point weight and bias (float64 holding integers) and the input clamp that keeps
+    every product and partial sum below 2**53 (``out_dim``: the weight's output axis)."""
+    weight = torch.round(weight.detach().to(device, torch.float64) * 2.0**WEIGHT_BITS)
+    if bias is not None:
+        bias = torch.round(bias.detach().to(device, torch.float64) * 2.0 ** (WEIGHT_BITS + ACT_BITS))
+    else:
+        bias = torch.zeros(weight.shape[out_dim], dtype=torch.float64, device=device)
+    # Upper bound of sum_i |w_i| over the inputs of any output element (exact: integers < 2**53).
+    l1 = weight.abs().transpose(0, out_dim).flatten(1).sum(1)
+    max_l1, max_bias = int(l1.max().item()), int(bias.abs().max().item())
+    if max_l1 == 0:
+        return weight, bias, EXACT_LIMIT
+    limit = (EXACT_LIMIT - max_bias) // max_l1
+    if limit < 2 ** (ACT_BITS + 8):
+        raise ValueError("weights too large for exact fixed-point evaluation")
+    return weight, bias, limit
+
+
+def apply_linear(h: torch.Tensor, affine: tuple[torch.Tensor, torch.Tensor, int]) -> torch.Tensor:
+    """``h @ weight.T + bias`` on the last dimension for an :func:`integer_affine` triple."""
+    weight, bias, limit = affine
+    return fx.shift_floor(F.linear(h.clamp(-limit, limit), weight, bias), WEIGHT_BITS)
+
+
+def linear(owner: nn.Module, name: str, weight: torch.Tensor, bias: torch.Tensor | None, h: torch.Tensor):
+    """``h @ weight.T + bias`` on the last dimension, in fixed point (units ``2**-ACT_BITS``)."""
+    params = [weight] + ([bias] if bias is not None else [])
+    return apply_linear(h, cached(owner, name, params, h.device, lambda: integer_affine(weight, bias, h.device)))
+
+
+def _conv(module: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    out_dim = 1 if isinstance(module, _TRANSPOSED) else 0
+    weight, bias, limit = cached(
+        module, "conv", [p for p in (module.weight, module.bias) if p is not None], h.device,
+        lambda: integer_affine(module.weight, module.bias, h.device, out_dim),
+    )
+    kwargs = {"stride": module.stride, "padding": module.padding, "groups": module.groups}
+    if isinstance(module, _TRANSPOSED):
+        kwargs["output_padding"] = module.output_padding
+    return fx.shift_floor(_FUNCTIONS[type(module)](h.clamp(-limit, limit), weight, bias, **kwargs), WEIGHT_BITS)
+
+
+def _layer_norm(module: nn.LayerNorm, h: torch.Tensor) -> torch.Tensor:
+    def build():
+        w = None if module.weight is None else torch.round(module.weight.detach().to(h.device, torch.float64) * 2.0**WEIGHT_BITS)
+        b = None if module.bias is None else torch.round(module.bias.detach().to(h.device, torch.float64) * 2.0**ACT_BITS)
+        return w, b
+
+    params = [p for p in (module.weight, module.bias) if p is not None]
+    weight, bias = cached(module, "norm", params, h.device, build)
+    return fx.layer_norm(h, weight, bias, module.eps)
+
+
+def run(module: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """The integer form of one supported module (a ``Sequential`` runs its layers in order)."""
+    if isinstance(module, nn.Sequential):
+        for layer in module:
+            h = run(layer, h)
+        return h
+    if type(module) in _REGISTERED:
+        return _REGISTERED[type(module)](module, h)
+    if isinstance(module, _CONVS):
+        return _conv(module, h)
+    if isinstance(module, nn.Linear):
+        return linear(module, "linear", module.weight, module.bias, h)
+    if isinstance(module, nn.LayerNorm):
+        return _layer_norm(module, h)
+    if isinstance(module, nn.LeakyReLU):
+        slope = round(module.negative_slope * 2**SLOPE_BITS)
+        return torch.where(h < 0, torch.floor(h * slope * 2.0**-SLOPE_BITS), h)
+    if isinstance(module, nn.ReLU):
+        return h.clamp_min(0)
+    if isinstance(module, nn.Tanh):
+        return fx.tanh(h)
+    if isinstance(module, nn.ELU):
+        return fx.elu(h)
+    if isinstance(module, nn.GELU):
+        return fx.gelu(h)
+    return h  # Identity
 
 
 def exact_tanh(h: torch.Tensor) -> torch.Tensor:
     """``tanh`` of integer-valued ``h`` in units of ``2**-ACT_BITS``, by table (same units)."""
-    table = _table("tanh").to(h.device)
-    return table[(h.clamp(-TANH_RANGE, TANH_RANGE) + TANH_RANGE).long()]
+    return fx.tanh(h)
 
 
 def exact_elu(h: torch.Tensor) -> torch.Tensor:
     """ELU (alpha 1) of integer-valued ``h`` in units of ``2**-ACT_BITS``, by table for ``h < 0``."""
-    table = _table("elu").to(h.device)
-    return torch.where(h < 0, table[(h.clamp(-ELU_RANGE, 0) + ELU_RANGE).long()], h)
+    return fx.elu(h)
 
 
 class ExactNetwork:
-    """Integer evaluation of a float layer or ``nn.Sequential`` (see the module docstring).
+    """Integer evaluation of a supported layer or ``nn.Sequential`` (see the module docstring).
 
     Holds a reference to the network, not a copy. Each layer's integer weights are derived
     from its current parameters and cached until those change (in place or by replacement),
@@ -126,44 +226,12 @@ class ExactNetwork:
         if not self.supports(net):
             raise ValueError(f"{type(net).__name__} cannot be evaluated exactly (see omnicodec.entropy_models.exact)")
         self.net = net
-        self.layers = list(net) if isinstance(net, nn.Sequential) else [net]
 
     @staticmethod
     def supports(net: nn.Module | None) -> bool:
         if isinstance(net, nn.Sequential):
-            return len(net) > 0 and all(_supported(m) for m in net)
-        return isinstance(net, _CONVS) and _supported(net)
-
-    @staticmethod
-    def _integer_layer(conv: nn.Module, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Fixed-point weight and bias (float64 holding integers) and the input clamp, cached
-        per layer until its parameters change (in place or by replacement)."""
-        params = [conv.weight] + ([conv.bias] if conv.bias is not None else [])
-        key = (str(device), tuple((p._version, p.data_ptr(), p.dtype) for p in params))
-        cached = _CACHE.get(conv)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        result = ExactNetwork._quantize(conv, device)
-        _CACHE[conv] = (key, result)
-        return result
-
-    @staticmethod
-    def _quantize(conv: nn.Module, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
-        weight = torch.round(conv.weight.detach().to(device, torch.float64) * 2.0**WEIGHT_BITS)
-        out_dim = 1 if isinstance(conv, (nn.ConvTranspose1d, nn.ConvTranspose2d)) else 0
-        if conv.bias is not None:
-            bias = torch.round(conv.bias.detach().to(device, torch.float64) * 2.0 ** (WEIGHT_BITS + ACT_BITS))
-        else:
-            bias = torch.zeros(weight.shape[out_dim], dtype=torch.float64, device=device)
-        # Upper bound of sum_i |w_i| over the inputs of any output element (exact: integers < 2**53).
-        l1 = weight.abs().transpose(0, out_dim).flatten(1).sum(1)
-        max_l1, max_bias = int(l1.max().item()), int(bias.abs().max().item())
-        if max_l1 == 0:
-            return weight, bias, EXACT_LIMIT
-        limit = (EXACT_LIMIT - max_bias) // max_l1
-        if limit < 2 ** (ACT_BITS + 8):
-            raise ValueError("weights too large for exact fixed-point evaluation")
-        return weight, bias, limit
+            return _supported(net)
+        return (isinstance(net, _CONVS) or type(net) in _REGISTERED) and _supported(net)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -173,23 +241,5 @@ class ExactNetwork:
             stack.enter_context(torch.autocast(device_type=device.type, enabled=False))
             if device.type == "cuda":  # PyTorch's own im2col + GEMM kernels, not cuDNN's algorithm zoo
                 stack.enter_context(torch.backends.cudnn.flags(enabled=False))
-            h = torch.round(x.to(torch.float64) * 2.0**ACT_BITS)
-            for module in self.layers:
-                if isinstance(module, _CONVS):
-                    weight, bias, limit = self._integer_layer(module, device)
-                    h = h.clamp(-limit, limit)
-                    kwargs = {"stride": module.stride, "padding": module.padding}
-                    if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d)):
-                        kwargs["output_padding"] = module.output_padding
-                    h = _FUNCTIONS[type(module)](h, weight, bias, **kwargs)
-                    h = torch.floor(h * 2.0**-WEIGHT_BITS)
-                elif isinstance(module, nn.LeakyReLU):
-                    slope = round(module.negative_slope * 2**SLOPE_BITS)
-                    h = torch.where(h < 0, torch.floor(h * slope * 2.0**-SLOPE_BITS), h)
-                elif isinstance(module, nn.ReLU):
-                    h = h.clamp_min(0)
-                elif isinstance(module, nn.Tanh):
-                    h = exact_tanh(h)
-                elif isinstance(module, nn.ELU):
-                    h = exact_elu(h)
+            h = run(self.net, torch.round(x.to(torch.float64) * 2.0**ACT_BITS))
         return h * 2.0**-ACT_BITS
