@@ -20,3 +20,9 @@ def test_codecs_do_not_import_lightning():
     modules = imported_after("import omnicodec.codecs; omnicodec.codecs.available_codecs()")
     assert "omnicodec.codecs.image.hyperprior" in modules
     assert not {"lightning", "pytorch_lightning"} & modules
+
+
+def test_compressing_does_not_import_compressai():
+    modules = imported_after("import omnicodec.api, omnicodec.cli, omnicodec.codecs; omnicodec.codecs.available_codecs()")
+    assert "omnicodec.layers.gdn" in modules
+    assert not any(m == "compressai" or m.startswith("compressai.") for m in modules)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 
 from .errors import OmnicodecError
@@ -233,9 +232,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # compressai's GDN module calls torch.jit.script, which newer torch flags as deprecated;
-    # that notice says nothing to a user of this command
-    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # LightningCLI parses its own arguments
         from .train.cli import main as train_main
