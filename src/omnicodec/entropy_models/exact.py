@@ -40,8 +40,8 @@ Supported: one layer or an ``nn.Sequential`` (nested too) of ``Conv1d/2d`` (any 
 ``ConvTranspose1d/2d`` (groups 1), all with dilation 1 and zero padding, ``Linear`` (on the
 last dimension), ``LayerNorm`` (over the last dimension), ``ReLU``, ``LeakyReLU`` (slope in
 [0, 1]), ``ELU`` (alpha 1), ``GELU`` (erf form), ``Tanh`` and ``Identity``, plus the modules
-registered with :func:`register_exact` (the SwinV2 blocks and the attention contexts
-register their integer forms next to their definitions). :meth:`ExactNetwork.supports`
+registered with :func:`register_exact` (the attention contexts register their integer
+forms next to their definitions, the SwinV2 blocks in :mod:`.exact_swin`). :meth:`ExactNetwork.supports`
 says whether a network qualifies.
 
 Composition: inputs are rounded to ``ACT_BITS`` fractional bits, so the output of one exact
