@@ -21,6 +21,9 @@ device, the thread count or the order of a summation:
 On top of these: ``softmax`` (exp table, exact sum, rounded division), L2 normalisation
 and LayerNorm (int64 sums, integer square root, floor division) and bilinear sampling
 (integer corner weights). Probabilities carry ``PROB_BITS`` fractional bits.
+
+Every constant and table here is part of the file format: changing one changes the
+parameters a decoder derives, so it needs a new scheme name (``exact.SCHEME``).
 """
 
 from __future__ import annotations
