@@ -1,0 +1,56 @@
+"""Files written by an earlier version decode to the same latents here, bit for bit.
+
+The golden files (``tests/fixtures/exact``, written by ``make.py`` there) hold the latents
+their writer decoded. Decoding them on the machine that runs this test (another CPU,
+another thread count, another torch) must give exactly those latents: the entropy
+parameters are integer arithmetic, so any difference is a broken promise to old files.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from omnicodec import decompress_file, zoo
+from omnicodec.coding import Bitstream, container
+from omnicodec.entropy_models.exact import SCHEME
+
+GOLDEN = Path(__file__).parent / "fixtures" / "exact"
+
+
+def load(name: str):
+    parsed = container.unpack((GOLDEN / f"{name}.omc").read_bytes())
+    header = parsed.header
+    if name == "s2lic-tiny":
+        model = zoo.load_file_entry(GOLDEN / "s2lic-tiny.json")
+    else:
+        entry = zoo.find_by_sha(header["weights"])
+        if entry is None:
+            pytest.skip("the shipped weights that wrote this file are no longer shipped")
+        model = zoo.load_entry(entry)
+    return model, Bitstream(dict(parsed.chunks), header["shapes"], header["side_info"])
+
+
+@pytest.mark.parametrize("name", ["s2lic-tiny", "hyperprior-q3"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_golden_files_decode_to_the_latents_their_writer_decoded(name, threads):
+    model, bitstream = load(name)
+    assert bitstream.side_info["entropy_params"] == SCHEME
+    expected = np.load(GOLDEN / f"{name}.y_hat.npy")
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        y_hat = model.latent.decompress(bitstream).numpy()
+    finally:
+        torch.set_num_threads(previous)
+    assert y_hat.shape == expected.shape
+    differing = int((y_hat != expected).sum())
+    assert differing == 0, f"{differing} of {expected.size} latents differ from the writer's"
+
+
+@pytest.mark.parametrize("name", ["s2lic-tiny", "hyperprior-q3"])
+def test_golden_files_decode_through_the_file_api(name, tmp_path):
+    weights = GOLDEN / "s2lic-tiny.json" if name == "s2lic-tiny" else None
+    result = decompress_file(GOLDEN / f"{name}.omc", tmp_path / "out.png", weights=weights)
+    assert (tmp_path / "out.png").exists() and (result.width, result.height) in {(192, 192), (96, 64)}
