@@ -1,11 +1,13 @@
 """Kodak report: JPEG, WebP and AVIF measured here, beside the published anchors.
 
     python benchmarks/kodak_report.py [--data ../shared/data/kodak] [--anchors DIR] [--out results/kodak] [--jobs 2]
+                                      [--reuse jpeg webp avif]
 
 Runs ``omnicodec eval`` for each classical codec (and the shipped learned model), writes
 their results (CompressAI JSON, CSV, per-image JSON) to ``--out``, an RD plot with the
 published anchors overlaid, and ``README.md`` with the BD-rate of each against VTM
-(pchip and cubic). The last line reads ``kodak_report: jpeg_vs_vtm_pct=<x> webp_vs_vtm_pct=<x> avif_vs_vtm_pct=<x>``.
+(pchip and cubic). ``--reuse`` takes the named codecs' results from ``--out`` instead of
+measuring them again (after a new shipped model, only that one needs measuring). The last line reads ``kodak_report: jpeg_vs_vtm_pct=<x> webp_vs_vtm_pct=<x> avif_vs_vtm_pct=<x>``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from omnicodec.eval.runner import aggregate, collect_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / ".." / "shared"
+CODECS = ("jpeg", "webp", "avif", "image/hyperprior")
 ANCHOR_FILES = {
     "VTM": "vtm.json",
     "BPG (x265 4:4:4)": "bpg_444_x265_ycbcr.json",
@@ -42,6 +45,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "results" / "kodak"))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--reuse", nargs="*", default=[], choices=list(CODECS), help="codecs to load from --out")
     args = parser.parse_args()
     out = Path(args.out)
 
@@ -54,7 +58,14 @@ def main() -> None:
     vtm = anchors["VTM"]
 
     measured = {}
-    for name in ("jpeg", "webp", "avif", "image/hyperprior"):
+    for name in CODECS:
+        if name in args.reuse:
+            path = out / f"{name.replace('/', '-')}.json"
+            if not path.exists():
+                raise SystemExit(f"--reuse {name}: {path} does not exist")
+            measured[name] = RDResults.load(path)
+            print(f"{name}: {measured[name].num_points} points (from {path})")
+            continue
         rows, _, description = collect_rows(name, args.data, jobs=args.jobs if "/" not in name else 1, limit=args.limit)
         res = aggregate(name, description, rows)
         write_report(res, rows, out, [vtm])
