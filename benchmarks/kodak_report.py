@@ -7,7 +7,8 @@ Runs ``omnicodec eval`` for each classical codec (and the shipped learned model)
 their results (CompressAI JSON, CSV, per-image JSON) to ``--out``, an RD plot with the
 published anchors overlaid, and ``README.md`` with the BD-rate of each against VTM
 (pchip and cubic). ``--reuse`` takes the named codecs' results from ``--out`` instead of
-measuring them again (after a new shipped model, only that one needs measuring). The last line reads ``kodak_report: jpeg_vs_vtm_pct=<x> webp_vs_vtm_pct=<x> avif_vs_vtm_pct=<x>``.
+measuring them again (after a new shipped model, only that one needs measuring).
+The last line reads ``kodak_report: jpeg_vs_vtm_pct=<x> webp_vs_vtm_pct=<x> avif_vs_vtm_pct=<x>``.
 """
 
 from __future__ import annotations
