@@ -34,7 +34,6 @@ from .exact import cached, register_exact, run
 from .fixedpoint import ACT_BITS, ONE, PROB_BITS, WEIGHT_BITS
 
 TEMPERATURE_LIMIT = 2.0**16  # |temperature| in the exact form: cosine * temperature stays below 2**53
-VALUE_LIMIT = 2**32  # |values| mixed by attention probabilities: (2**PROB_BITS + n) * 2**32 < 2**53
 
 
 class ChannelAttentionContext(nn.Module):
@@ -136,8 +135,7 @@ def channel_attention(m: ChannelAttentionContext, x: torch.Tensor) -> torch.Tens
 
     temperature = cached(m, "temperature", [m.temperature], x.device, fixed_temperature)
     probs = fx.softmax(fx.shift_floor(cosine * temperature, WEIGHT_BITS), -1)
-    out = fx.shift_floor(probs @ v.clamp(-VALUE_LIMIT, VALUE_LIMIT), PROB_BITS)
-    return run(m.out, out.reshape(b, -1, h, w))
+    return run(m.out, fx.attend(probs, v).reshape(b, -1, h, w))
 
 
 def global_inter(m: GlobalInterContext, values: torch.Tensor, query: torch.Tensor) -> torch.Tensor:

@@ -60,6 +60,8 @@ from torch import nn
 
 from . import fixedpoint as fx
 from .fixedpoint import ACT_BITS, EXACT_LIMIT, SLOPE_BITS, WEIGHT_BITS  # noqa: F401 - part of this module's API
+from .fixedpoint import elu as exact_elu  # noqa: F401 - ELU of integers in units of 2**-ACT_BITS, by table
+from .fixedpoint import tanh as exact_tanh  # noqa: F401 - tanh of integers in units of 2**-ACT_BITS, by table
 
 SCHEME = "fixed1"  # recorded in files; a decoder refuses schemes it does not know
 
@@ -202,16 +204,6 @@ def run(module: nn.Module, h: torch.Tensor) -> torch.Tensor:
     if isinstance(module, nn.GELU):
         return fx.gelu(h)
     return h  # Identity
-
-
-def exact_tanh(h: torch.Tensor) -> torch.Tensor:
-    """``tanh`` of integer-valued ``h`` in units of ``2**-ACT_BITS``, by table (same units)."""
-    return fx.tanh(h)
-
-
-def exact_elu(h: torch.Tensor) -> torch.Tensor:
-    """ELU (alpha 1) of integer-valued ``h`` in units of ``2**-ACT_BITS``, by table for ``h < 0``."""
-    return fx.elu(h)
 
 
 class ExactNetwork:

@@ -26,9 +26,7 @@ import torch.nn.functional as F
 from ..layers.swin import RSTB, SwinV2Block, WindowAttentionV2, _shift_mask, _unwindows, _windows
 from . import fixedpoint as fx
 from .exact import apply_linear, cached, integer_affine, register_exact, run
-from .fixedpoint import ACT_BITS, ONE, PROB_BITS, WEIGHT_BITS
-
-VALUE_LIMIT = 2**32  # |values| entering attention: (2**PROB_BITS + tokens) * 2**32 < 2**53
+from .fixedpoint import ACT_BITS, ONE, WEIGHT_BITS
 
 
 def _decimal_round(value: Decimal) -> int:
@@ -97,8 +95,7 @@ def _attention(attn: WindowAttentionV2, x: torch.Tensor, mask: torch.Tensor | No
         probs = fx.softmax(logits.view(b // w, w, heads, n, n), -1, mask.view(1, w, 1, n, n)).view(b, heads, n, n)
     else:
         probs = fx.softmax(logits, -1)
-    out = fx.shift_floor(probs @ v.clamp(-VALUE_LIMIT, VALUE_LIMIT), PROB_BITS)
-    return run(attn.proj, out.transpose(1, 2).reshape(b, n, c))
+    return run(attn.proj, fx.attend(probs, v).transpose(1, 2).reshape(b, n, c))
 
 
 @register_exact(SwinV2Block)

@@ -49,6 +49,7 @@ EXP_RANGE = 12 << ACT_BITS  # below -12, round(2**PROB_BITS * exp(x)) is 0
 SIGMOID_RANGE = 12 << ACT_BITS  # beyond ±12, round(2**(ACT_BITS + 4) * sigmoid(x)) is 0 or 2**(ACT_BITS + 4)
 SAMPLE_LIMIT = 2**28  # |values| for bilinear sampling: 2**(2*ACT_BITS) corner weight * 2**28 < 2**53
 NORM_LIMIT = 2**22  # |inputs| of L2 normalisation and LayerNorm (1024 in real units; int64 sums of squares)
+VALUE_LIMIT = 2**32  # |values| mixed by probabilities: (2**PROB_BITS + n) * 2**32 < 2**53 for n < 2**20
 
 _PI = Decimal("3.14159265358979323846264338327950288419716939937510582097494459")
 
@@ -131,11 +132,15 @@ def table(name: str) -> torch.Tensor:
     return torch.tensor(ints, dtype=torch.float64)
 
 
+@cache
+def _table_on(name: str, device: str) -> torch.Tensor:
+    return table(name).to(device)
+
+
 def lookup(name: str, h: torch.Tensor) -> torch.Tensor:
     """Table ``name`` at integer-valued ``h`` (clamped into the table's range)."""
     first, last, _ = _TABLES[name]
-    values = table(name).to(h.device)
-    return values[(h.clamp(first, last) - first).long()]
+    return _table_on(name, str(h.device))[(h.clamp(first, last) - first).long()]
 
 
 def tanh(h: torch.Tensor) -> torch.Tensor:
@@ -198,6 +203,13 @@ def softmax(h: torch.Tensor, dim: int, mask: torch.Tensor | None = None) -> torc
     d = (h - h.amax(dim=dim, keepdim=True)).clamp_min(-EXP_RANGE)
     e = lookup("exp", d)
     return round_div(e * 2**PROB_BITS, e.sum(dim=dim, keepdim=True))
+
+
+def attend(probs: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``probs @ values`` for probabilities from :func:`softmax` (units ``2**-ACT_BITS`` out):
+    non-negative probabilities summing to about ``2**PROB_BITS`` keep every partial sum of the
+    float64 product below ``2**53`` once values are clamped to ``VALUE_LIMIT``."""
+    return shift_floor(probs @ values.clamp(-VALUE_LIMIT, VALUE_LIMIT), PROB_BITS)
 
 
 def l2_normalize(h: torch.Tensor, dim: int) -> torch.Tensor:
