@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from omnicodec.codecs.image.padding import pad_to_multiple
+from omnicodec.codecs.image.padding import crop, pad_to_multiple
 from omnicodec.datasets.image_io import read_image
 from omnicodec.errors import DecodeError
 from omnicodec.zoo import default_entry, load, load_file_entry
@@ -48,9 +48,9 @@ def one_way(x, encoder, decoder, threads: tuple[int, int]) -> tuple[bool, torch.
         torch.set_num_threads(threads[1])
         try:
             decoded = decoder.latent.decompress(bitstream, device=decoder.device)
-            image = decoder.decompress(bitstream).cpu()
         except DecodeError:
             return False, None, own
+        image = crop(decoder.synthesis(decoded), *x.shape[-2:]).clamp(0, 1).cpu()
     return torch.equal(decoded.cpu(), y_hat.cpu()), image, own
 
 
