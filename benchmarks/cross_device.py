@@ -44,7 +44,7 @@ def one_way(x, encoder, decoder, threads: tuple[int, int]) -> tuple[bool, torch.
         xd = x.to(encoder.device)
         bitstream, y_hat = encoder.latent.compress(encoder.analysis(pad_to_multiple(xd, 64)))
         bitstream.side_info["size"] = list(x.shape[-2:])
-        own = encoder.decompress(bitstream).cpu()
+        own = crop(encoder.synthesis(y_hat), *x.shape[-2:]).clamp(0, 1).cpu()
         torch.set_num_threads(threads[1])
         try:
             decoded = decoder.latent.decompress(bitstream, device=decoder.device)
