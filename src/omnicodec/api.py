@@ -30,7 +30,7 @@ class CompressResult:
     input: str
     output: str
     codec_id: str
-    quality: int
+    quality: float
     num_bytes: int
     pixels: int
     seconds: float
@@ -58,7 +58,7 @@ class CompressResult:
         else:
             frames = f"{self.frames} frames, " if self.frames else ""
             rate = f"{frames}{self.num_bytes:,} bytes ({self.bits:,} bits), {self.bpp:.4f} bpp"
-        s = f"{self.input} -> {self.output}: {rate}, {self.seconds:.2f} s [{self.codec_id} q{self.quality}]"
+        s = f"{self.input} -> {self.output}: {rate}, {self.seconds:.2f} s [{self.codec_id} q{self.quality:g}]"
         return s + "".join(f"\n  note: {n}" for n in self.notes)
 
 
@@ -67,7 +67,7 @@ class DecompressResult:
     input: str
     output: str
     codec_id: str
-    quality: int
+    quality: float
     height: int
     width: int
     seconds: float
@@ -82,19 +82,19 @@ class DecompressResult:
             what = f"{self.frames} frames of {self.width}x{self.height}"
         else:
             what = f"{self.width}x{self.height} image"
-        return f"{self.input} -> {self.output}: {what}, {self.seconds:.2f} s [{self.codec_id} q{self.quality}]"
+        return f"{self.input} -> {self.output}: {what}, {self.seconds:.2f} s [{self.codec_id} q{self.quality:g}]"
 
 
 def load_codec(
     codec_id: str | None = None,
-    quality: int | None = None,
+    quality: float | None = None,
     weights: str | Path | None = None,
     device: str = "cpu",
     media: str = "image",
 ):
     """The codec for compressing: exported ``weights``, or shipped ones by id and quality."""
     if weights is not None:
-        codec = zoo.load_file_entry(weights, device)
+        codec = zoo.load_file_entry(weights, device, quality)
         if codec_id is not None and codec.codec_id != codec_id:
             raise InputError(f"--weights hold a {codec.codec_id} model, not {codec_id}")
         return codec
@@ -107,13 +107,18 @@ def compress_file(
     input: str | Path,
     output: str | Path,
     codec: str | None = None,
-    quality: int | None = None,
+    quality: float | None = None,
     weights: str | Path | None = None,
     force: bool = False,
     device: str = "cpu",
     progress: bool = False,
+    bpp: float | None = None,
 ) -> CompressResult:
-    """Compress an image, a video or a speech recording into an omnicodec file (written atomically)."""
+    """Compress an image, a video or a speech recording into an omnicodec file (written atomically).
+
+    ``quality`` may be any real number in a variable-rate model's range; ``bpp`` (images, variable-rate
+    models) instead finds the highest quality whose file stays within that many bits per pixel.
+    """
     from .media.speech import is_speech_path
     from .media.video import is_video_path
 
@@ -125,6 +130,13 @@ def compress_file(
     if not input.exists():
         raise InputError(f"{input}: no such file")
     media = "video" if is_video_path(input) else "speech" if is_speech_path(input) else "image"
+    if bpp is not None:
+        if media != "image":
+            raise InputError(f"a size target (bpp) applies to images; {input} looks like {media}")
+        if quality is not None:
+            raise InputError("give a quality or a size target (bpp), not both")
+        if not (isinstance(bpp, (int, float)) and 0 < bpp < 1e3):
+            raise InputError(f"the size target must be a positive number of bits per pixel, got {bpp!r}")
     model = load_codec(codec, quality, weights, device, media)
     if model.media != media:
         raise InputError(f"{model.codec_id} codes {model.media}, but {input} looks like {media}")
@@ -148,9 +160,12 @@ def compress_file(
                               time.perf_counter() - start, frames=info["frames"])
     from .media.image import compress_image
 
-    data, _, notes, pixels = compress_image(model, input, header, device)
+    variable = getattr(model, "quality_range", None) is not None
+    data, _, notes, pixels, reached = compress_image(
+        model, input, header, device, model.quality if variable and bpp is None else None, bpp
+    )
     atomic_write_bytes(output, data)
-    return CompressResult(str(input), str(output), model.codec_id, model.quality, len(data), pixels,
+    return CompressResult(str(input), str(output), model.codec_id, reached, len(data), pixels,
                           time.perf_counter() - start, notes)
 
 
@@ -170,10 +185,10 @@ def _check_header(header: dict) -> str:
         kind = media["type"]
         if not isinstance(codec_id, str) or not isinstance(media, dict) or not isinstance(kind, str):
             raise TypeError("wrong field types")
-        optional = {"side_info": dict, "shapes": dict, "quality": int, "weights": str}
+        optional = {"side_info": dict, "shapes": dict, "quality": (int, float), "weights": str}
         for key, expected in optional.items():
             if key in header and (not isinstance(header[key], expected) or isinstance(header[key], bool)):
-                raise TypeError(f"{key!r} is not a {expected.__name__}")
+                raise TypeError(f"{key!r} has the wrong type")
     except (KeyError, TypeError) as exc:
         raise CorruptFileError(f"file header is incomplete or malformed ({exc})") from exc
     if coder != CODER_NAME:
@@ -199,6 +214,11 @@ def _check_image_header(header: dict) -> None:
     if side.get("size") != [h, w]:
         raise CorruptFileError("file header disagrees with itself about the image size")
     # the codec checks that the stream shapes fit this size before decoding anything
+
+
+def _header_quality(header: dict) -> float:
+    q = header.get("quality", 0)
+    return float(q) if isinstance(q, (int, float)) and q == q and abs(q) < 1e6 else 0.0
 
 
 def _codec_for_file(header: dict, weights: str | Path | None, device: str):
@@ -251,14 +271,14 @@ def decompress_file(
             check_speech_output(output)
             model = _codec_for_file(header, weights, device)
             samples, rate = decompress_speech(model, reader, output, sample_rate, progress)
-            return DecompressResult(str(input), str(output), model.codec_id, int(header.get("quality", 0)), 0, 0,
+            return DecompressResult(str(input), str(output), model.codec_id, _header_quality(header), 0, 0,
                                     time.perf_counter() - start, samples=samples, sample_rate=rate)
         if kind == "video":
             from .media.video import decompress_video
 
             model = _codec_for_file(header, weights, device)
             frames, h, w = decompress_video(model, reader, output, progress)
-            return DecompressResult(str(input), str(output), model.codec_id, int(header.get("quality", 0)), h, w,
+            return DecompressResult(str(input), str(output), model.codec_id, _header_quality(header), h, w,
                                     time.perf_counter() - start, frames)
     finally:
         reader.close()
@@ -270,5 +290,5 @@ def decompress_file(
     _check_image_header(parsed.header)
     model = _codec_for_file(parsed.header, weights, device)
     h, w = decompress_image(model, parsed, output)
-    return DecompressResult(str(input), str(output), model.codec_id, int(parsed.header.get("quality", 0)), h, w,
+    return DecompressResult(str(input), str(output), model.codec_id, _header_quality(parsed.header), h, w,
                             time.perf_counter() - start)

@@ -20,7 +20,8 @@ def _cmd_compress(args: argparse.Namespace) -> None:
     from .api import compress_file
 
     result = compress_file(
-        args.input, args.output, args.codec, args.quality, args.weights, args.force, args.device, progress=True
+        args.input, args.output, args.codec, args.quality, args.weights, args.force, args.device, progress=True,
+        bpp=args.bpp,
     )
     print(result.summary())
 
@@ -68,7 +69,7 @@ def _cmd_list(args: argparse.Namespace) -> None:
     print("codecs:")
     for codec_id in available_codecs():
         shipped = [e for e in entries if e["codec_id"] == codec_id]
-        qualities = ", ".join(str(e["quality"]) for e in shipped) or "none shipped"
+        qualities = ", ".join(zoo.quality_label(e) for e in shipped) or "none shipped"
         print(f"  {codec_id:24s} qualities: {qualities}")
     print("shipped weights:")
     for e in entries:
@@ -79,7 +80,11 @@ def _cmd_list(args: argparse.Namespace) -> None:
                 measured = f"{name} {m['bpp']:.3f} bpp / {m['psnr_rgb']:.2f} dB"
                 break
         default = " (default)" if e.get("default") else ""
-        print(f"  {e['codec_id']} q{e['quality']}{default}: {e['parameters']:,} parameters, {measured}, sha256 {e['sha256'][:16]}")
+        label = f"q{zoo.quality_label(e)}" + (f", default q{e['quality']:g}" if e.get("quality_range") else "")
+        print(f"  {e['codec_id']} {label}{default}: {e['parameters']:,} parameters, {measured}, sha256 {e['sha256'][:16]}")
+        levels = e.get("measured", {}).get("kodak", {}).get("levels", [])
+        for level in levels:  # a variable-rate entry: its measured curve, level by level
+            print(f"      q{level['quality']:g}: Kodak {level['bpp']:.3f} bpp / {level['psnr_rgb']:.2f} dB")
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -88,6 +93,13 @@ def _cmd_export(args: argparse.Namespace) -> None:
     extra = {"default": True} if args.default else None
     entry = export_checkpoint(args.checkpoint, args.out, args.name, args.quality, args.dtype, args.force, extra)
     print(f"exported {entry} (and {Path(entry).with_suffix('.safetensors').name})")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return float(text) == float(text) and abs(float(text)) != float("inf")
+    except ValueError:
+        return False
 
 
 def parse_qualities(text: str | None) -> list | None:
@@ -102,6 +114,8 @@ def parse_qualities(text: str | None) -> list | None:
             out += list(range(int(lo), int(hi) + 1))
         elif part.lstrip("-").isdigit():
             out.append(int(part))
+        elif _is_number(part):
+            out.append(float(part))
         elif part:
             out.append(part)
     return out
@@ -168,7 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "speech: .wav, .flac, .ogg")
     p.add_argument("output", help="compressed file to write (e.g. photo.omc)")
     p.add_argument("--codec", help="codec id (default: the shipped default for the media)")
-    p.add_argument("--quality", type=int, help="shipped quality level (default: the codec's default)")
+    p.add_argument("--quality", type=float,
+                   help="quality: a level, or any real number in a variable-rate model's range, e.g. 4.5 "
+                        "(default: the model's default)")
+    p.add_argument("--bpp", type=float,
+                   help="size target in bits per pixel (images): the highest quality whose file fits; "
+                        "instead of --quality")
     p.add_argument("--weights", help="exported weights (.json or .safetensors) instead of shipped ones")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
@@ -223,7 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("out", help="output folder")
     p.add_argument("--name", help="file stem (default: codec id and quality)")
-    p.add_argument("--quality", type=int, default=1, help="quality level recorded in the weights (default 1)")
+    p.add_argument("--quality", type=float, default=1,
+                   help="quality level recorded in the weights of a fixed-rate model (default 1; a variable-rate "
+                        "model records its own range and default)")
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     p.add_argument("--default", action="store_true", help="mark as the default model of its media")
     p.add_argument("--force", action="store_true")

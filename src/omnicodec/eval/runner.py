@@ -120,7 +120,8 @@ def _learned_image_rows(codec_id: str, files: list[Path], qualities: list[int] |
                 row = _image_row(reference, _load_rgb(back), result.num_bytes)
                 x = torch.from_numpy(reference).permute(2, 0, 1)[None].float() / 255
                 with torch.no_grad():
-                    likelihoods = codec(x).likelihoods
+                    variable = getattr(codec, "quality_range", None) is not None
+                    likelihoods = (codec(x, float(quality)) if variable else codec(x)).likelihoods
                 bits = sum(float((-torch.log2(v)).sum()) for v in likelihoods.values())
                 row.update(
                     item=path.name, quality=quality, **{"bpp-est": bits / (x.shape[-2] * x.shape[-1])},
@@ -130,11 +131,21 @@ def _learned_image_rows(codec_id: str, files: list[Path], qualities: list[int] |
     return rows
 
 
-def _shipped_qualities(codec_id: str, qualities: list | None) -> list[int]:
+def _shipped_qualities(codec_id: str, qualities: list | None) -> list[float]:
+    """The requested qualities that shipped weights serve; by default every shipped level (for a
+    variable-rate entry, every integer level of its range)."""
     from .. import zoo
 
-    shipped = sorted(e["quality"] for e in zoo.shipped_entries() if e["codec_id"] == codec_id)
-    chosen = [q for q in shipped if qualities is None or q in qualities]
+    entries = [e for e in zoo.shipped_entries() if e["codec_id"] == codec_id]
+    levels: set = set()
+    for e in entries:
+        span = e.get("quality_range")
+        levels |= set(range(int(span[0]), int(span[1]) + 1)) if span else {e["quality"]}
+    shipped = sorted(levels)
+    if qualities is None:
+        chosen = shipped
+    else:
+        chosen = [q for q in qualities if isinstance(q, (int, float)) and any(zoo.serves(e, q) for e in entries)]
     if not chosen:
         raise InputError(f"{codec_id} has no shipped weights at qualities {qualities} (shipped: {shipped or 'none'})")
     return chosen

@@ -15,7 +15,7 @@ def export_checkpoint(
     checkpoint: str | Path,
     out_dir: str | Path,
     name: str | None = None,
-    quality: int = 1,
+    quality: float = 1,
     dtype: str = "float16",
     overwrite: bool = False,
     extra: dict | None = None,
@@ -34,7 +34,13 @@ def export_checkpoint(
         codec.load_state_dict({k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)})
     except (RuntimeError, KeyError, TypeError, OSError, EOFError) as exc:
         raise WeightsError(f"cannot load checkpoint {checkpoint}: {exc}") from exc
-    name = name or f"{codec.codec_id.replace('/', '-')}-q{quality}"
-    info = {"lambda": hp.get("lmbda"), "training": {"checkpoint": checkpoint.name, "step": state.get("global_step")}}
+    variable = getattr(codec, "quality_range", None) is not None
+    stem = codec.codec_id.replace("/", "-")
+    name = name or (f"{stem}-variable" if variable else f"{stem}-q{float(quality):g}")
+    info = {"training": {"checkpoint": checkpoint.name, "step": state.get("global_step")}}
+    if variable:  # the entry's quality is the codec's default; every level has its own lambda
+        info["lambda_levels"] = hp.get("lmbda_levels")
+    else:
+        info["lambda"] = hp.get("lmbda")
     info.update(extra or {})
     return save_weights(codec, out_dir, name, quality, dtype, info, overwrite)

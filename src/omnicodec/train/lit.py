@@ -7,6 +7,11 @@ every gradient is all-reduced in the one backward pass); one Adam steps the netw
 second Adam the quantiles; gradients of the network are clipped by norm; the learning rate
 follows a linear warm-up and a cosine decay, stepped once per batch.
 
+Variable-rate codecs (a ``quality_range``) train with ``lmbda_levels``, one λ per quality level:
+every sample of a batch draws its own quality (half of them an integer level, half a real
+quality between levels) and its λ is interpolated in the logarithm like the gains, so one
+model learns every rate.
+
 Checkpoints also carry the random generators' states, so a run resumed from any
 checkpoint draws the same quantisation noise as the uninterrupted run (the data side is
 handled by :mod:`.data`). A non-finite loss stops training with
@@ -50,6 +55,7 @@ class LitCodec(L.LightningModule):
         warmup_steps: int = 0,
         total_steps: int = 0,
         lr_floor: float = 0.05,
+        lmbda_levels: list[float] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -59,6 +65,16 @@ class LitCodec(L.LightningModule):
         if self.distortion not in DISTORTIONS[self.media]:
             raise ValueError(f"distortion {self.distortion!r} does not apply to {self.media} codecs")
         self.automatic_optimization = False
+        self.variable_rate = getattr(self.codec, "quality_range", None) is not None
+        if lmbda_levels is not None:
+            levels = self.codec.quality_range[1] if self.variable_rate else 0
+            if len(lmbda_levels) != levels or min(lmbda_levels) <= 0:
+                raise ValueError(
+                    f"lmbda_levels needs one positive λ per quality level of a variable-rate codec "
+                    f"({codec_id} with this config has {int(levels)} levels, got {len(lmbda_levels)} values)"
+                )
+        elif self.variable_rate:
+            raise ValueError(f"{codec_id} with levels is variable-rate: give lmbda_levels, one λ per level")
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -69,8 +85,28 @@ class LitCodec(L.LightningModule):
         )
         return [main, aux], [schedule]
 
+    def lmbda_at(self, quality: torch.Tensor) -> torch.Tensor:
+        """λ for real qualities, interpolated between the levels' λ in the logarithm."""
+        log = torch.log(torch.tensor(self.hparams.lmbda_levels, dtype=torch.float32, device=quality.device))
+        q = quality.float().clamp(1, len(log))
+        low = torch.floor(q).clamp(max=len(log) - 1)
+        t = q - low
+        low = low.long() - 1
+        return torch.exp((1 - t) * log[low] + t * log[low + 1])
+
+    def sample_qualities(self, batch_size: int, device) -> torch.Tensor:
+        """Half integer levels, half real qualities anywhere in the range (global torch generator, so
+        resumed runs draw the same)."""
+        levels = len(self.hparams.lmbda_levels)
+        real = 1 + torch.rand(batch_size) * (levels - 1)
+        integer = torch.randint(1, levels + 1, (batch_size,)).float()
+        return torch.where(torch.rand(batch_size) < 0.5, integer, real).to(device)
+
     def losses(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        return rd_loss(self.media, self.distortion, self.codec(batch), batch, self.hparams.lmbda)
+        if not self.variable_rate:
+            return rd_loss(self.media, self.distortion, self.codec(batch), batch, self.hparams.lmbda)
+        quality = self.sample_qualities(batch.shape[0], batch.device)
+        return rd_loss(self.media, self.distortion, self.codec(batch, quality), batch, self.lmbda_at(quality))
 
     def training_step(self, batch: torch.Tensor, batch_idx: int):
         opt, aux_opt = self.optimizers()
@@ -102,9 +138,12 @@ class LitCodec(L.LightningModule):
         return terms["loss"].detach()
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        out = self.codec(batch)
+        out = self.codec(batch)  # a variable-rate codec at its default quality
         out.x_hat = out.x_hat.clamp(0, 1) if self.media != "speech" else out.x_hat.clamp(-1, 1)
-        terms = rd_loss(self.media, self.distortion, out, batch, self.hparams.lmbda)
+        lmbda = self.hparams.lmbda
+        if self.variable_rate:
+            lmbda = float(self.lmbda_at(torch.tensor([self.codec.default_quality])))
+        terms = rd_loss(self.media, self.distortion, out, batch, lmbda)
         self.log_dict({f"val/{k}": v for k, v in terms.items() if k not in ("mse", "distortion")}, batch_size=1)
 
     # --- exact resume: random generators travel with the checkpoint ------------------------

@@ -29,11 +29,20 @@ def bits_from_likelihoods(likelihoods: dict[str, torch.Tensor]) -> torch.Tensor:
     return sum((-torch.log2(lik)).sum() for lik in likelihoods.values())
 
 
-def image_rd_loss(out: CodecOutput, x: torch.Tensor, lmbda: float, distortion: str = "mse") -> dict[str, torch.Tensor]:
+def image_rd_loss(
+    out: CodecOutput, x: torch.Tensor, lmbda: float | torch.Tensor, distortion: str = "mse"
+) -> dict[str, torch.Tensor]:
+    """``lmbda``: one λ, or (``mse`` only) a ``[B]`` tensor with one λ per sample, as a variable-rate
+    codec trains with; the loss is then the mean over samples of ``bpp_i + λ_i·255²·MSE_i``."""
     num_pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
     bpp = bits_from_likelihoods(out.likelihoods) / num_pixels
     mse = F.mse_loss(out.x_hat.float(), x)
-    if distortion == "mse":
+    if distortion == "mse" and isinstance(lmbda, torch.Tensor) and lmbda.dim() > 0:
+        bits = sum((-torch.log2(lik)).flatten(1).sum(1) for lik in out.likelihoods.values())
+        sample_mse = ((out.x_hat.float() - x) ** 2).flatten(1).mean(1)
+        loss = (bits / (x.shape[-2] * x.shape[-1]) + lmbda.to(sample_mse) * 255**2 * sample_mse).mean()
+        terms = {}
+    elif distortion == "mse":
         loss = bpp + lmbda * 255**2 * mse
         terms = {}
     elif distortion == "ms-ssim":
@@ -90,7 +99,9 @@ def video_rd_loss(out: CodecOutput, x: torch.Tensor, lmbda: float) -> dict[str, 
     return {"loss": bpp + lmbda * 255**2 * mse, "bpp": bpp, "mse": mse, "psnr": psnr}
 
 
-def rd_loss(media: str, distortion: str, out: CodecOutput, x: torch.Tensor, lmbda: float) -> dict[str, torch.Tensor]:
+def rd_loss(
+    media: str, distortion: str, out: CodecOutput, x: torch.Tensor, lmbda: float | torch.Tensor
+) -> dict[str, torch.Tensor]:
     """Dispatch on the codec's media and the chosen distortion."""
     if distortion not in DISTORTIONS.get(media, ()):
         raise ValueError(f"distortion {distortion!r} does not apply to {media} (use one of {DISTORTIONS.get(media)})")

@@ -2,6 +2,9 @@
 
 Every entry in ``zoo/weights`` is a JSON file naming a safetensors file and its sha256;
 loading checks the hash. One entry per media is marked ``"default": true``.
+
+A variable-rate entry (a codec with gain units) carries ``"quality_range": [low, high]`` and
+serves every real quality in it; its ``"quality"`` is the default one.
 """
 
 from __future__ import annotations
@@ -32,7 +35,21 @@ def default_entry(media: str) -> dict:
     raise WeightsError(f"no shipped weights for {media}")
 
 
-def find_entry(codec_id: str, quality: int | None = None) -> dict:
+def serves(entry: dict, quality: float) -> bool:
+    """Whether ``entry`` codes at ``quality``: its one level, or anywhere in its quality range."""
+    span = entry.get("quality_range")
+    if span:
+        return float(span[0]) <= float(quality) <= float(span[1])
+    return float(entry["quality"]) == float(quality)
+
+
+def quality_label(entry: dict) -> str:
+    """``"3"`` for a fixed-rate entry, ``"1-8"`` for a variable-rate one."""
+    span = entry.get("quality_range")
+    return f"{span[0]:g}-{span[1]:g}" if span else f"{entry['quality']:g}"
+
+
+def find_entry(codec_id: str, quality: float | None = None) -> dict:
     entries = [e for e in shipped_entries() if e["codec_id"] == codec_id]
     if not entries:
         from ..codecs import available_codecs
@@ -44,9 +61,9 @@ def find_entry(codec_id: str, quality: int | None = None) -> dict:
         defaults = [e for e in entries if e.get("default")]
         return defaults[0] if defaults else entries[len(entries) // 2]
     for e in entries:
-        if e["quality"] == quality:
+        if serves(e, quality):
             return e
-    have = ", ".join(str(e["quality"]) for e in entries)
+    have = ", ".join(quality_label(e) for e in entries)
     raise WeightsError(f"codec {codec_id!r} has no shipped quality {quality} (shipped: {have})")
 
 
@@ -57,12 +74,12 @@ def find_by_sha(prefix: str) -> dict | None:
     return None
 
 
-def load(codec_id: str, quality: int | None = None, device: str | torch.device = "cpu"):
-    """A ready (eval-mode, frozen) codec with shipped weights."""
-    return load_entry(find_entry(codec_id, quality), device)
+def load(codec_id: str, quality: float | None = None, device: str | torch.device = "cpu"):
+    """A ready (eval-mode, frozen) codec with shipped weights (at ``quality``, for a variable-rate one)."""
+    return load_entry(find_entry(codec_id, quality), device, quality)
 
 
 __all__ = [
     "SHA_PREFIX_LEN", "WEIGHTS_DIR", "default_entry", "find_by_sha", "find_entry", "load", "load_entry",
-    "load_file_entry", "read_entry", "save_weights", "sha256_file", "shipped_entries",
+    "load_file_entry", "quality_label", "read_entry", "save_weights", "serves", "sha256_file", "shipped_entries",
 ]

@@ -40,7 +40,7 @@ def save_weights(
     codec: Codec,
     out_dir: str | Path,
     name: str,
-    quality: int,
+    quality: float,
     dtype: str = "float16",
     extra: dict | None = None,
     overwrite: bool = False,
@@ -73,15 +73,24 @@ def save_weights(
         "version": FORMAT_VERSION,
         "codec_id": codec.codec_id,
         "config": codec.config(),
-        "quality": int(quality),
+        "quality": _quality_value(quality),
         "weights_file": tensor_path.name,
         "sha256": digest,
         "dtype": dtype,
         "parameters": sum(p.numel() for p in codec.parameters()),
     }
+    span = getattr(codec, "quality_range", None)
+    if span is not None:  # variable rate: one file, every quality in the range; "quality" is the default
+        entry["quality_range"] = [_quality_value(span[0]), _quality_value(span[1])]
+        entry["quality"] = _quality_value(codec.default_quality)
     entry.update(extra or {})
     atomic_write_bytes(entry_path, (json.dumps(entry, indent=2) + "\n").encode())
     return entry_path
+
+
+def _quality_value(quality: float) -> int | float:
+    q = float(quality)
+    return int(q) if q.is_integer() else q
 
 
 def read_entry(entry_path: str | Path) -> dict:
@@ -103,8 +112,10 @@ def read_entry(entry_path: str | Path) -> dict:
     return entry
 
 
-def load_entry(entry: dict, device: str | torch.device = "cpu") -> Codec:
-    """Build the codec of a weights entry and load its tensors after checking the sha256."""
+def load_entry(entry: dict, device: str | torch.device = "cpu", quality: float | None = None) -> Codec:
+    """Build the codec of a weights entry and load its tensors after checking the sha256.
+
+    ``quality`` picks the rate of a variable-rate entry (default: the entry's own quality)."""
     tensor_path = Path(entry["_path"]).parent / entry["weights_file"]
     if not tensor_path.is_file():
         raise WeightsError(f"weights file {tensor_path} is missing")
@@ -125,15 +136,23 @@ def load_entry(entry: dict, device: str | torch.device = "cpu") -> Codec:
     except RuntimeError as exc:
         raise WeightsError(f"{tensor_path} does not match codec {entry['codec_id']}: {exc}") from exc
     codec.weights_sha256 = digest
-    codec.quality = int(entry["quality"])
+    span = getattr(codec, "quality_range", None)
+    if quality is None or span is None:
+        if span is None and quality is not None and float(quality) != float(entry["quality"]):
+            raise WeightsError(f"{tensor_path.name} codes at quality {entry['quality']} only, not {quality}")
+        codec.quality = _quality_value(entry["quality"])
+    else:
+        if not float(span[0]) <= float(quality) <= float(span[1]):
+            raise WeightsError(f"{tensor_path.name} codes qualities {span[0]:g} to {span[1]:g}, not {quality}")
+        codec.quality = _quality_value(quality)
     return codec.to(device).eval()
 
 
-def load_file_entry(path: str | Path, device: str | torch.device = "cpu") -> Codec:
+def load_file_entry(path: str | Path, device: str | torch.device = "cpu", quality: float | None = None) -> Codec:
     """Load exported weights from their JSON entry (or the ``.safetensors`` next to it)."""
     path = Path(path)
     if path.suffix == ".safetensors":
         path = path.with_suffix(".json")
-    return load_entry(read_entry(path), device)
+    return load_entry(read_entry(path), device, quality)
 
 

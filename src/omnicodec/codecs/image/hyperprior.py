@@ -4,6 +4,10 @@
 image; ``h_a``: 3×3 then two 5×5 stride-2 convolutions with leaky ReLU (M → N → N → N); ``h_s``
 mirrors it with transposed convolutions and ends in ``2M`` channels (scales, means);
 ``g_s`` mirrors ``g_a`` with inverse GDN.
+
+With ``levels`` > 0 the codec is variable-rate: gain units (Cui et al. 2021) give it a continuous
+quality range ``[1, levels]`` (see :mod:`.base`); ``default_quality`` is the quality used when a
+caller names none.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from torch import nn
 
 from ...entropy_models import MeanScaleHyperprior
-from ...layers import GDN, conv, deconv
+from ...layers import GDN, GainUnits, conv, deconv
 from ..registry import register_codec
 from .base import STRIDE, LatentImageCodec
 
@@ -20,9 +24,12 @@ __all__ = ["HyperpriorImageCodec", "STRIDE"]
 
 @register_codec("image/hyperprior")
 class HyperpriorImageCodec(LatentImageCodec):
-    def __init__(self, N: int = 128, M: int = 192) -> None:
+    def __init__(self, N: int = 128, M: int = 192, levels: int = 0, default_quality: float = 3.0) -> None:
         super().__init__()
-        self.N, self.M = int(N), int(M)
+        self.N, self.M, self.levels = int(N), int(M), int(levels)
+        if self.levels:
+            self.gains = GainUnits(self.M, self.levels)
+            self.default_quality = self._quality(default_quality)
         self.y_channels, self.z_channels = self.M, self.N
         N, M = self.N, self.M
         self.g_a = nn.Sequential(
@@ -44,4 +51,6 @@ class HyperpriorImageCodec(LatentImageCodec):
         self.latent = MeanScaleHyperprior(h_a, h_s, z_channels=N, y_channels=M)
 
     def config(self) -> dict:
-        return {"N": self.N, "M": self.M}
+        if not self.levels:
+            return {"N": self.N, "M": self.M}
+        return {"N": self.N, "M": self.M, "levels": self.levels, "default_quality": self.default_quality}
