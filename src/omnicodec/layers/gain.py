@@ -56,6 +56,14 @@ class GainUnits(nn.Module):
     def inverse_gain(self, quality: torch.Tensor) -> torch.Tensor:
         return self._interpolate(self.log_inverse_gain, quality)
 
+    def scale(self, y: torch.Tensor, quality: torch.Tensor | float, inverse: bool = False) -> torch.Tensor:
+        """``y`` ([B, C, ...]) times the gains (or inverse gains) of ``quality``: a number, or a ``[B]``
+        tensor with one quality per sample."""
+        q = quality if isinstance(quality, torch.Tensor) else torch.tensor(float(quality))
+        q = q.reshape(-1).expand(y.shape[0]) if q.numel() == 1 else q
+        g = (self.inverse_gain if inverse else self.gain)(q)
+        return y * g.reshape(*g.shape, *([1] * (y.dim() - 2))).to(y.dtype)
+
 
 def check_quality(quality: float, levels: int) -> float:
     """A quality as a float in ``[1, levels]``; ``ValueError`` naming the range otherwise."""

@@ -56,12 +56,15 @@ def compress_video(model, input, output, header: dict, device: str, progress: bo
     side_info = {"size": [h, w]}
     if model.entropy_params is not None:  # one scheme for all frames, kept in the header
         side_info["entropy_params"] = model.entropy_params
+    quality = header.get("quality") if getattr(model, "quality_range", None) is not None else None
+    if quality is not None:  # a variable-rate model: one quality for all frames, kept in the header
+        side_info["quality"] = quality
     header = dict(header, media=media, side_info=side_info)
     count, reference = 0, None
     with ContainerWriter(output, header) as writer:
         for t, frame in enumerate(_progress(frames, progress, "encoding")):
             x = torch.from_numpy(np.array(frame)).permute(2, 0, 1)[None].float().div(255).to(device)
-            bitstream, reference = model.compress_frame(x, t, reference)
+            bitstream, reference = model.compress_frame(x, t, reference, quality)
             writer.add(f"frame-{t}", _payload(bitstream))
             count += 1
         if count == 0:
@@ -82,7 +85,7 @@ def decompress_video(model, reader: ContainerReader, output, progress: bool) -> 
         raise CorruptFileError(f"video header declares an implausible size {w}x{h} or rate {fps}")
     shapes = model.stream_shapes(h, w)
     side = reader.header.get("side_info", {})
-    frame_info = {"entropy_params": side["entropy_params"]} if "entropy_params" in side else {}
+    frame_info = {k: side[k] for k in ("entropy_params", "quality") if k in side}
     writer = VideoWriter(output, w, h, fps)
     t, reference = 0, None
     bar = None

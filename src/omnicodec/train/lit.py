@@ -12,6 +12,9 @@ every sample of a batch draws its own quality (half of them an integer level, ha
 quality between levels) and its λ is interpolated in the logarithm like the gains, so one
 model learns every rate.
 
+``freeze`` names parameter prefixes of the codec that stay as loaded (e.g. a video codec whose
+frame transforms come from the trained image model trains only its temporal part first).
+
 Checkpoints also carry the random generators' states, so a run resumed from any
 checkpoint draws the same quantisation noise as the uninterrupted run (the data side is
 handled by :mod:`.data`). A non-finite loss stops training with
@@ -56,6 +59,7 @@ class LitCodec(L.LightningModule):
         total_steps: int = 0,
         lr_floor: float = 0.05,
         lmbda_levels: list[float] | None = None,
+        freeze: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -65,6 +69,13 @@ class LitCodec(L.LightningModule):
         if self.distortion not in DISTORTIONS[self.media]:
             raise ValueError(f"distortion {self.distortion!r} does not apply to {self.media} codecs")
         self.automatic_optimization = False
+        if freeze:
+            frozen = [n for n, p in self.codec.named_parameters() if n.startswith(tuple(freeze))]
+            if not frozen:
+                raise ValueError(f"freeze {freeze} matches no parameter of {codec_id}")
+            for n, p in self.codec.named_parameters():
+                if n.startswith(tuple(freeze)):
+                    p.requires_grad_(False)
         self.variable_rate = getattr(self.codec, "quality_range", None) is not None
         if lmbda_levels is not None:
             levels = self.codec.quality_range[1] if self.variable_rate else 0
@@ -78,8 +89,8 @@ class LitCodec(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        main = torch.optim.Adam(self.codec.main_parameters(), lr=hp.lr)
-        aux = torch.optim.Adam(self.codec.aux_parameters(), lr=hp.aux_lr)
+        main = torch.optim.Adam([p for p in self.codec.main_parameters() if p.requires_grad], lr=hp.lr)
+        aux = torch.optim.Adam([p for p in self.codec.aux_parameters() if p.requires_grad], lr=hp.aux_lr)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             main, lambda s: warmup_cosine(s, hp.warmup_steps, hp.total_steps, hp.lr_floor)
         )

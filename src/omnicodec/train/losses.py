@@ -89,14 +89,21 @@ def speech_rd_loss(out: CodecOutput, x: torch.Tensor, lmbda: float, sample_rate:
     return {"loss": kbps + lmbda * distortion, "kbps": kbps, "distortion": distortion}
 
 
-def video_rd_loss(out: CodecOutput, x: torch.Tensor, lmbda: float) -> dict[str, torch.Tensor]:
-    """``x``: [B, T, 3, H, W] clips; distortion is the mean of the per-frame MSEs."""
+def video_rd_loss(out: CodecOutput, x: torch.Tensor, lmbda: float | torch.Tensor) -> dict[str, torch.Tensor]:
+    """``x``: [B, T, 3, H, W] clips; distortion is the mean of the per-frame MSEs. ``lmbda``: one λ,
+    or a ``[B]`` tensor with one λ per clip (variable-rate training)."""
     num_pixels = x.shape[0] * x.shape[1] * x.shape[-2] * x.shape[-1]
     bpp = bits_from_likelihoods(out.likelihoods) / num_pixels
     frame_mse = ((out.x_hat.float() - x) ** 2).mean(dim=(0, 2, 3, 4))
     mse = frame_mse.mean()
     psnr = 10 * torch.log10(1.0 / mse.detach().clamp_min(1e-10))
-    return {"loss": bpp + lmbda * 255**2 * mse, "bpp": bpp, "mse": mse, "psnr": psnr}
+    if isinstance(lmbda, torch.Tensor) and lmbda.dim() > 0:
+        bits = sum((-torch.log2(lik)).flatten(1).sum(1) for lik in out.likelihoods.values())
+        clip_mse = ((out.x_hat.float() - x) ** 2).flatten(1).mean(1)
+        loss = (bits / (x.shape[1] * x.shape[-2] * x.shape[-1]) + lmbda.to(clip_mse) * 255**2 * clip_mse).mean()
+    else:
+        loss = bpp + lmbda * 255**2 * mse
+    return {"loss": loss, "bpp": bpp, "mse": mse, "psnr": psnr}
 
 
 def rd_loss(

@@ -21,43 +21,21 @@ import torch
 
 from ...coding import Bitstream
 from ...errors import CorruptFileError
-from ...layers.gain import GainUnits, check_quality
+from ...layers.gain import GainUnits
 from ..base import Codec, CodecOutput
+from ..rate import VariableRate
 from .padding import crop, pad_to_multiple
 
 STRIDE = 64
 
 
-class LatentImageCodec(Codec):
+class LatentImageCodec(VariableRate, Codec):
     y_channels: int
     z_channels: int
-    default_quality: float = 1.0
 
     def __init__(self) -> None:
         super().__init__()
         self.gains: GainUnits | None = None  # set by variable-rate subclasses
-
-    @property
-    def quality_range(self) -> tuple[float, float] | None:
-        """``(lowest, highest)`` quality of a variable-rate codec; ``None`` for a fixed-rate one."""
-        return self.gains.quality_range if self.gains is not None else None
-
-    def _quality(self, quality: float | None) -> float:
-        if quality is None:
-            return float(self.default_quality)
-        return check_quality(quality, self.gains.levels)
-
-    def _scaled(self, y: torch.Tensor, quality: torch.Tensor | float | None) -> torch.Tensor:
-        if self.gains is None:
-            return y
-        q = quality if isinstance(quality, torch.Tensor) else torch.tensor(self._quality(quality))
-        return y * self.gains.gain(q.expand(y.shape[0]))[:, :, None, None].to(y.dtype)
-
-    def _unscaled(self, y_hat: torch.Tensor, quality: torch.Tensor | float | None) -> torch.Tensor:
-        if self.gains is None:
-            return y_hat
-        q = quality if isinstance(quality, torch.Tensor) else torch.tensor(self._quality(quality))
-        return y_hat * self.gains.inverse_gain(q.expand(y_hat.shape[0]))[:, :, None, None].to(y_hat.dtype)
 
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
         return self.g_a(x)
@@ -155,11 +133,9 @@ class LatentImageCodec(Codec):
         h, w = bitstream.side_info["size"]
         if bitstream.shapes != self.stream_shapes(h, w):
             raise CorruptFileError(f"stream shapes {bitstream.shapes} do not fit a {w}x{h} image")
-        quality = None
-        if self.gains is not None:
-            try:
-                quality = check_quality(bitstream.side_info.get("quality"), self.gains.levels)
-            except ValueError as exc:
-                raise CorruptFileError(f"file declares an invalid quality: {exc}") from None
+        try:
+            quality = self._stream_quality(bitstream.side_info)
+        except ValueError as exc:
+            raise CorruptFileError(f"file declares an invalid quality: {exc}") from None
         y_hat = self.latent.decompress(bitstream, device=self.device)
         return crop(self.synthesis(self._unscaled(y_hat, quality)), h, w).clamp_(0, 1)

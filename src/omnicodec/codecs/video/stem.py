@@ -12,6 +12,15 @@ decodes in two parallel passes). With ``residual=True`` (the paper's variant) P-
 
 Frames of any size are replicate-padded to a multiple of 64 and cropped back. Each frame is
 its own bitstream (streams ``z`` and ``y``), so files hold one chunk per frame.
+
+On the shoulders of the image model: with ``intra_prior="mean-scale"`` the frame transforms and
+the intra latent codec have exactly the layout of ``image/hyperprior`` (GDN ``g_a``/``g_s``, plain
+mean-scale hyperprior), and :meth:`STEMVideoCodec.from_image` copies a trained image model into
+them, gain units included, so an intra frame is coded exactly as that image model codes a
+picture and only the temporal part (``inter``) has to learn. With ``levels`` the codec is
+variable-rate like the image model: every frame's latent is scaled by the gains of the clip's
+quality, the temporal reference lives in that scaled domain, and the quality travels in the
+side info.
 """
 
 from __future__ import annotations
@@ -20,34 +29,81 @@ import torch
 from torch import nn
 
 from ...coding import Bitstream
-from ...entropy_models import CheckerboardLatentCodec, HyperpriorLatentCodec, SpatiotemporalLatentCodec, hyper_transforms
+from ...entropy_models import (
+    CheckerboardLatentCodec,
+    HyperpriorLatentCodec,
+    MeanScaleHyperprior,
+    SpatiotemporalLatentCodec,
+    hyper_transforms,
+)
 from ...errors import CorruptFileError
-from ...layers import GDN, conv, deconv
+from ...layers import GDN, GainUnits, conv, deconv
 from ..base import Codec, CodecOutput
 from ..image.padding import crop, pad_to_multiple
+from ..rate import VariableRate
 from ..registry import register_codec
+
+INTRA_PRIORS = ("checkerboard", "mean-scale")
 
 STRIDE = 64
 
 
 @register_codec("video/stem")
-class STEMVideoCodec(Codec):
-    def __init__(self, N: int = 128, M: int = 192, intra_period: int = 32, residual: bool = False) -> None:
+class STEMVideoCodec(VariableRate, Codec):
+    def __init__(
+        self, N: int = 128, M: int = 192, intra_period: int = 32, residual: bool = False, levels: int = 0,
+        default_quality: float = 3.0, intra_prior: str = "checkerboard",
+    ) -> None:
         super().__init__()
         if intra_period < 1:
             raise ValueError("intra_period must be at least 1")
+        if intra_prior not in INTRA_PRIORS:
+            raise ValueError(f"intra_prior must be one of {', '.join(INTRA_PRIORS)}, got {intra_prior!r}")
         self.N, self.M, self.intra_period, self.residual = int(N), int(M), int(intra_period), bool(residual)
+        self.levels, self.intra_prior = int(levels), intra_prior
+        self.gains = GainUnits(self.M, self.levels) if self.levels else None
+        if self.gains is not None:
+            self.default_quality = self._quality(default_quality)
         N, M = self.N, self.M
         self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
         self.g_s = nn.Sequential(
             deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
             deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
         )
-        self.intra = HyperpriorLatentCodec(*hyper_transforms(M, N, 2 * M), N, CheckerboardLatentCodec(M, 2 * M))
+        if intra_prior == "checkerboard":
+            self.intra = HyperpriorLatentCodec(*hyper_transforms(M, N, 2 * M), N, CheckerboardLatentCodec(M, 2 * M))
+        else:  # the image model's latent codec, layer for layer
+            self.intra = MeanScaleHyperprior(*hyper_transforms(M, N, 2 * M), z_channels=N, y_channels=M)
         self.inter = SpatiotemporalLatentCodec(M, N)
 
     def config(self) -> dict:
-        return {"N": self.N, "M": self.M, "intra_period": self.intra_period, "residual": self.residual}
+        config = {"N": self.N, "M": self.M, "intra_period": self.intra_period, "residual": self.residual}
+        if self.intra_prior != "checkerboard":
+            config["intra_prior"] = self.intra_prior
+        if self.levels:
+            config.update(levels=self.levels, default_quality=self.default_quality)
+        return config
+
+    @classmethod
+    def from_image(
+        cls, image: Codec, intra_period: int = 32, residual: bool = False
+    ) -> STEMVideoCodec:
+        """A video codec whose frame transforms, gains and intra latent codec are ``image``'s (an
+        ``image/hyperprior``); only ``inter`` starts untrained."""
+        config = image.config()
+        video = cls(
+            config["N"], config["M"], intra_period, residual, config.get("levels", 0),
+            config.get("default_quality", 3.0), intra_prior="mean-scale",
+        )
+        renamed = {("intra." + k[len("latent."):] if k.startswith("latent.") else k): v
+                   for k, v in image.state_dict().items()}
+        missing, unexpected = video.load_state_dict(renamed, strict=False)
+        missing = [k for k in missing if not k.startswith("inter.")]
+        if missing or unexpected:
+            raise ValueError(
+                f"{image.codec_id} does not fit a STEM frame codec (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
+        return video
 
     @property
     def entropy_params(self) -> str | None:
@@ -62,11 +118,12 @@ class STEMVideoCodec(Codec):
 
     # --- training: clips [B, T, 3, H, W] -------------------------------------------------------
 
-    def forward(self, x: torch.Tensor) -> CodecOutput:
+    def forward(self, x: torch.Tensor, quality: torch.Tensor | float | None = None) -> CodecOutput:
+        """``quality`` (variable-rate codecs): a number, or a ``[B]`` tensor with one quality per clip."""
         h, w = x.shape[-2:]
         frames, likelihoods, reference = [], {}, None
         for t in range(x.shape[1]):
-            y = self.g_a(pad_to_multiple(x[:, t], STRIDE))
+            y = self._scaled(self.g_a(pad_to_multiple(x[:, t], STRIDE)), quality)
             if self.is_intra(t) or reference is None:
                 y_hat, lik, _ = self.intra(y)
             elif self.residual:
@@ -74,7 +131,7 @@ class STEMVideoCodec(Codec):
                 y_hat = r_hat + reference
             else:
                 y_hat, lik, _ = self.inter(y, reference)
-            frames.append(crop(self.g_s(y_hat), h, w))
+            frames.append(crop(self.g_s(self._unscaled(y_hat, quality)), h, w))
             likelihoods.update({f"{k}{t}": v for k, v in lik.items()})
             reference = y_hat
         return CodecOutput(torch.stack(frames, dim=1), likelihoods)
@@ -86,15 +143,24 @@ class STEMVideoCodec(Codec):
         return {"z": [1, self.N, ph // 64, pw // 64], "y": [1, self.M, ph // 16, pw // 16]}
 
     @torch.no_grad()
-    def compress_frame(self, x: torch.Tensor, t: int, reference: torch.Tensor | None) -> tuple[Bitstream, torch.Tensor]:
-        """Code frame ``t`` ([1, 3, H, W]); returns its bitstream and ``y_hat`` (the next reference)."""
-        y = self.g_a(pad_to_multiple(x, STRIDE))
+    def compress_frame(
+        self, x: torch.Tensor, t: int, reference: torch.Tensor | None, quality: float | None = None
+    ) -> tuple[Bitstream, torch.Tensor]:
+        """Code frame ``t`` ([1, 3, H, W]) at ``quality`` (variable-rate codecs; default: theirs);
+        returns its bitstream and ``y_hat`` (the next reference)."""
+        if quality is not None and self.gains is None:
+            raise ValueError(f"{self.codec_id} with this config has one fixed rate; it takes no quality")
+        y = self._scaled(self.g_a(pad_to_multiple(x, STRIDE)), quality)
         if self.is_intra(t) or reference is None:
-            return self.intra.compress(y)
-        if self.residual:
+            bitstream, y_hat = self.intra.compress(y)
+        elif self.residual:
             bitstream, r_hat = self.inter.compress(y - reference, reference)
-            return bitstream, r_hat + reference
-        return self.inter.compress(y, reference)
+            y_hat = r_hat + reference
+        else:
+            bitstream, y_hat = self.inter.compress(y, reference)
+        if self.gains is not None:
+            bitstream.side_info["quality"] = self._quality(quality)
+        return bitstream, y_hat
 
     @torch.no_grad()
     def decompress_frame(
@@ -103,21 +169,27 @@ class STEMVideoCodec(Codec):
         """Decode frame ``t``; returns the frame [1, 3, H, W] in [0, 1] and its ``y_hat``."""
         if bitstream.shapes != self.stream_shapes(height, width):
             raise CorruptFileError(f"frame {t}: stream shapes {bitstream.shapes} do not fit {width}x{height}")
+        try:
+            quality = self._stream_quality(bitstream.side_info)
+        except ValueError as exc:
+            raise CorruptFileError(f"frame {t}: the file declares an invalid quality: {exc}") from None
         if self.is_intra(t) or reference is None:
             y_hat = self.intra.decompress(bitstream, device=self.device)
         elif self.residual:
             y_hat = self.inter.decompress(bitstream, reference) + reference
         else:
             y_hat = self.inter.decompress(bitstream, reference)
-        return crop(self.g_s(y_hat), height, width).clamp_(0, 1), y_hat
+        return crop(self.g_s(self._unscaled(y_hat, quality)), height, width).clamp_(0, 1), y_hat
 
     # --- the Codec contract on whole clips [T, 3, H, W] ------------------------------------------
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor) -> Bitstream:
+    def compress(self, x: torch.Tensor, quality: float | None = None) -> Bitstream:
         out, reference = Bitstream(side_info={"size": list(x.shape[-2:]), "frames": x.shape[0]}), None
+        if self.gains is not None:
+            out.side_info["quality"] = self._quality(quality)
         for t in range(x.shape[0]):
-            bitstream, reference = self.compress_frame(x[t : t + 1], t, reference)
+            bitstream, reference = self.compress_frame(x[t : t + 1], t, reference, quality)
             out.merge(bitstream, f"f{t}.")
         return out
 
