@@ -112,6 +112,8 @@ def main(args: list[str] | None = None) -> None:
     with warnings.catch_warnings():
         # we pass our own argv on purpose (the program's argv starts with "train")
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        # jsonargparse's deprecation notes about how Lightning calls it; nothing a user can act on
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"lightning\.pytorch\.cli")
         cli = OmnicodecCLI(
             L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True, run=False,
             args=args, save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "omnicodec train"},
