@@ -96,3 +96,28 @@ def test_crafted_headers_with_valid_crc_are_refused(tmp_path, image_file, tiny_w
     with pytest.raises(OmnicodecError):
         decompress_file(tmp_path / "b.omc", tmp_path / "b.png", weights=tiny_weights)
     assert not (tmp_path / "b.png").exists()
+
+
+def test_the_api_names_its_own_way_to_overwrite(tmp_path, image_file, tiny_weights):
+    from omnicodec.errors import OutputExistsError
+
+    out, back = tmp_path / "a.omc", tmp_path / "a.png"
+    compress_file(image_file, out, weights=tiny_weights)
+    with pytest.raises(OutputExistsError, match="overwrite=True") as caught:
+        compress_file(image_file, out, weights=tiny_weights)
+    assert "--force" not in str(caught.value)
+    compress_file(image_file, out, weights=tiny_weights, overwrite=True)
+    decompress_file(out, back, weights=tiny_weights)
+    with pytest.raises(OutputExistsError, match="overwrite=True"):
+        decompress_file(out, back, weights=tiny_weights)
+    decompress_file(out, back, weights=tiny_weights, overwrite=True)
+    decompress_file(out, back, tiny_weights, True)  # the older positional force still works
+
+
+@pytest.mark.parametrize("device", ["foo", "cuda:99", "meta"])
+def test_unusable_devices_are_named_before_anything_runs(tmp_path, image_file, device):
+    from omnicodec.errors import InputError
+
+    with pytest.raises(InputError, match="cpu"):
+        compress_file(image_file, tmp_path / "a.omc", device=device)
+    assert not (tmp_path / "a.omc").exists()

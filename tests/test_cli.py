@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -142,3 +143,69 @@ def test_list_shows_codecs_and_shipped_weights():
 @pytest.mark.parametrize("bad", [["compress"], ["nope"], ["compress", "a", "b", "--quality", "x"]])
 def test_usage_errors_exit_nonzero(bad):
     assert run(*bad).returncode == 2
+
+
+DEVICE_ERRORS = [("foo", "unknown device 'foo'")]
+if not __import__("torch").cuda.is_available():
+    DEVICE_ERRORS.append(("cuda", "no CUDA GPU"))
+
+
+@pytest.mark.parametrize("device,words", DEVICE_ERRORS)
+def test_device_errors_are_one_line(tmp_path, device, words):
+    good = tmp_path / "good.omc"
+    assert run("compress", SMALL, good).returncode == 0
+    assert_clean_error(run("compress", SMALL, tmp_path / "x.omc", "--device", device), words, "cpu")
+    assert_clean_error(run("decompress", good, tmp_path / "x.png", "--device", device), words, "cpu")
+    assert not (tmp_path / "x.omc").exists() and not (tmp_path / "x.png").exists()
+
+
+def test_device_error_in_a_real_process(tmp_path):
+    assert_clean_error(run_subprocess("compress", SMALL, tmp_path / "x.omc", "--device", "foo"), "unknown device")
+
+
+def test_every_argument_and_option_has_help():
+    import argparse
+
+    from omnicodec.cli import build_parser
+
+    parser = build_parser()
+    missing = [f"omnicodec {a.dest}" for a in parser._actions if not a.help]
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {choice.dest: choice.help for choice in subparsers._choices_actions}
+    for name, sub in subparsers.choices.items():
+        if not helps.get(name):
+            missing.append(f"omnicodec {name} (no summary)")
+        missing += [f"omnicodec {name} {a.dest}" for a in sub._actions if not a.help]
+    assert not missing, missing
+    assert "speech" in helps["compress"]
+
+
+def test_train_help_starts_with_our_usage_and_common_options():
+    r = run("train", "--help")
+    assert r.returncode == 0, r.stderr[-1000:]
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("usage: omnicodec train --config")
+    summary = r.stdout.split("Lightning's full list")[0]
+    for option in ("--trainer.max_steps", "--data.train_dirs", "--resume", "--init"):
+        assert option in summary, option
+    full = r.stdout.split("Lightning's full list")[1]
+    assert "usage: omnicodec train" in full and "--trainer.precision" in full
+    assert "not recommended" not in r.stderr
+
+
+def test_train_without_a_config_is_one_line():
+    assert_clean_error(run("train"), "no training config", "omnicodec train --config")
+
+
+def test_failed_train_leaves_no_run_folder(tmp_path, monkeypatch):
+    config = Path(__file__).resolve().parents[1] / "configs" / "image" / "hyperprior-tiny.yaml"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keep").mkdir()
+    r = run("train", "--config", config, "--trainer.accelerator", "cpu", "--data.train_dirs", "[missing]",
+            "--data.val_dir", "null")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == (
+        "omnicodec: error: missing does not exist; expected a folder of images (.png/.jpg…) such as Kodak's kodim01.png"
+        " … kodim24.png"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]  # no runs/…, and our own folder kept

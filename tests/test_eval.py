@@ -218,3 +218,39 @@ def test_ffmpeg_baselines_code_speech_and_video(tmp_path):
     frames = [np.clip(rng.normal(128, 20, (64, 96, 3)), 0, 255).astype(np.uint8) for _ in range(3)]
     size, decoded = FFMPEG_BASELINES["x264"].code_video(frames, 28)
     assert size > 0 and len(decoded) == 3 and decoded[0].shape == (64, 96, 3)
+
+
+def test_eval_weights_measures_an_exported_model_and_bpp_est_counts_what_is_coded(tmp_path, tiny_weights):
+    from PIL import Image
+
+    from conftest import smooth_images
+    from omnicodec import compress_file
+    from omnicodec.coding import container
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    h, w = 150, 203  # not multiples of 64: the codec pads to 192 x 256
+    for i in range(2):
+        array = smooth_images(1, 208, seed=20 + i)[0, :, :h, :w].permute(1, 2, 0).numpy()
+        Image.fromarray((array * 255).round().astype(np.uint8)).save(folder / f"odd{i}.png")
+    code, out, err = run_cli("eval", "image/hyperprior", folder, "--weights", tiny_weights, "-o", tmp_path / "res", "--quiet")
+    assert code == 0, err
+    results = RDResults.load(tmp_path / "res" / f"{tiny_weights.stem}.json")  # named after the weights
+    assert results.results["quality"] == [1.0] and "with tiny.json" in results.description
+    items = json.loads((tmp_path / "res" / f"{tiny_weights.stem}-items.json").read_text())
+    for item in items:
+        compress_file(folder / item["item"], tmp_path / "x.omc", weights=tiny_weights, overwrite=True)
+        data = (tmp_path / "x.omc").read_bytes()
+        assert item["bpp"] == pytest.approx(8 * len(data) / (h * w))
+        payload = 8 * sum(len(c) for c in container.unpack(data).chunks.values()) / (h * w)
+        assert abs(item["bpp-est"] - payload) <= 0.01 * payload, (item["bpp-est"], payload)
+        assert item["bpp-est"] < payload  # the streams add their flush and check values
+
+
+def test_eval_weights_and_shipped_weights_errors(tmp_path, tiny_weights):
+    code, _, err = run_cli("eval", "image/s2lic", IMAGES, "-o", tmp_path / "r", "--quiet")
+    assert code == 2 and "image/s2lic has no shipped weights;" in err and "None" not in err
+    code, _, err = run_cli("eval", "image/s2lic", IMAGES, "--weights", tiny_weights, "-o", tmp_path / "r", "--quiet")
+    assert code == 2 and "holds image/hyperprior weights, not image/s2lic" in err
+    code, _, err = run_cli("eval", "jpeg", IMAGES, "--weights", tiny_weights, "-o", tmp_path / "r", "--quiet")
+    assert code == 2 and "learned codecs only" in err

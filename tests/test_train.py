@@ -151,6 +151,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, imag
 
 
 @pytest.mark.parametrize("config", sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.glob("*/*.yaml")))
+@pytest.mark.filterwarnings("ignore:LightningCLI.s args parameter")
 def test_every_config_builds(config):
     import lightning as L
     from lightning.pytorch.cli import LightningCLI
@@ -219,3 +220,40 @@ def test_warmup_cosine_schedule():
     assert warmup_cosine(9, 10, 100, 0.1) == 1.0
     assert abs(warmup_cosine(100, 10, 100, 0.1) - 0.1) < 1e-12
     assert warmup_cosine(55, 10, 100, 0.1) < 1.0
+
+
+def _lr_after(module, steps: int) -> float:
+    (main, _aux), (schedule,) = module.configure_optimizers()
+    for _ in range(steps):
+        main.step()
+        schedule.step()
+    return main.param_groups[0]["lr"]
+
+
+def test_max_steps_stretches_the_learning_rate_schedule():
+    import lightning as L
+
+    from omnicodec.errors import InputError
+    from omnicodec.train.lit import LitCodec
+
+    def module(max_steps: int, **kwargs):
+        m = LitCodec("image/hyperprior", {"N": 8, "M": 8}, lr=1e-3, lr_floor=0.05, **kwargs)
+        m.trainer = L.Trainer(max_steps=max_steps, accelerator="cpu", logger=False, enable_checkpointing=False,
+                              enable_progress_bar=False, enable_model_summary=False)
+        return m
+
+    floor = 1e-3 * 0.05
+    assert _lr_after(module(20), 20) == pytest.approx(floor)  # decayed over its 20 steps
+    assert _lr_after(module(30), 20) > 2 * floor  # 30 steps: still decaying at step 20
+    assert _lr_after(module(30), 30) == pytest.approx(floor)
+    assert _lr_after(module(30, total_steps=40), 30) > 2 * floor  # explicit and longer: kept
+    with pytest.raises(InputError, match="max_steps"):
+        module(30, total_steps=20).configure_optimizers()  # would sit at its floor for 10 steps
+
+
+def test_configs_leave_the_schedule_to_max_steps():
+    import yaml
+
+    for path in CONFIGS.glob("*/*.yaml"):
+        config = yaml.safe_load(path.read_text())
+        assert "total_steps" not in config["model"]["init_args"], path

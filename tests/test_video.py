@@ -198,3 +198,20 @@ def test_one_pixel_video_round_trips(tmp_path, weights):
         out = decompress_file(tmp_path / f"{src.name}.omc", tmp_path / f"{src.name}-back", weights=weights)
         decoded, _ = read_sequence(tmp_path / f"{src.name}-back")
         assert out.frames == 3 and len(decoded) == 3 and decoded[0].shape[2] == 3
+
+
+def test_the_encoding_progress_bar_knows_the_frame_count(tmp_path):
+    from omnicodec.datasets.video_io import VideoWriter, open_video
+    from omnicodec.media.video import _frame_count
+
+    writer = VideoWriter(tmp_path / "v.y4m", 64, 48, (25, 1))
+    for _ in range(7):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.commit()
+    frames, info = open_video(tmp_path / "v.y4m")
+    assert _frame_count(tmp_path / "v.y4m", info) == 7
+    writer = VideoWriter(tmp_path / "pngs", 64, 48, (25, 1))
+    for _ in range(3):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.commit()
+    assert _frame_count(tmp_path / "pngs", open_video(tmp_path / "pngs")[1]) == 3

@@ -85,6 +85,35 @@ class DecompressResult:
         return f"{self.input} -> {self.output}: {what}, {self.seconds:.2f} s [{self.codec_id} q{self.quality:g}]"
 
 
+def check_device(device: str) -> str:
+    """``device`` if torch can use it here; otherwise an :class:`InputError` naming the choices.
+
+    Checked before anything is loaded, so an unknown name or a missing GPU is one clear error
+    instead of a traceback from deep inside torch.
+    """
+    import torch
+
+    text = str(device)
+    try:
+        parsed = torch.device(text)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"unknown device {text!r}; choose cpu, cuda, cuda:N or mps") from None
+    if parsed.type == "cpu":
+        return text
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"device {text!r} is not available: torch finds no CUDA GPU here; use cpu")
+        if parsed.index is not None and parsed.index >= count:
+            raise InputError(f"device {text!r} is not available: there are {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+        return text
+    if parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise InputError(f"device {text!r} is not available on this machine; use cpu")
+        return text
+    raise InputError(f"device {text!r} is not supported; choose cpu, cuda, cuda:N or mps")
+
+
 def load_codec(
     codec_id: str | None = None,
     quality: float | None = None,
@@ -113,18 +142,22 @@ def compress_file(
     device: str = "cpu",
     progress: bool = False,
     bpp: float | None = None,
+    *,
+    overwrite: bool = False,
 ) -> CompressResult:
     """Compress an image, a video or a speech recording into an omnicodec file (written atomically).
 
     ``quality`` may be any real number in a variable-rate model's range; ``bpp`` (images, variable-rate
     models) instead finds the highest quality whose file stays within that many bits per pixel.
+    An existing ``output`` is replaced only with ``overwrite=True`` (``force`` is the same switch).
     """
     from .media.speech import is_speech_path
     from .media.video import is_video_path
 
     start = time.perf_counter()
     input, output = Path(input), Path(output)
-    check_output(output, force)
+    check_output(output, force or overwrite)
+    device = check_device(device)
     if input.exists() and output.exists() and input.resolve() == output.resolve():
         raise InputError("input and output are the same file")
     if not input.exists():
@@ -252,12 +285,19 @@ def decompress_file(
     device: str = "cpu",
     progress: bool = False,
     sample_rate: int | None = None,
+    *,
+    overwrite: bool = False,
 ) -> DecompressResult:
-    """Decode an omnicodec file into an image, video or recording (written atomically, never partially)."""
+    """Decode an omnicodec file into an image, video or recording (written atomically, never partially).
+
+    An existing ``output`` is replaced only with ``overwrite=True`` (``force`` is the same switch).
+    """
     from .coding.container import ContainerReader
 
     start = time.perf_counter()
+    force = force or overwrite
     input, output = Path(input), Path(output)
+    device = check_device(device)
     if not input.is_file():
         raise InputError(f"{input}: no such file" if not input.exists() else f"{input} is not a file")
     reader = ContainerReader(input)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import OmnicodecError
+from .errors import OmnicodecError, OutputExistsError
 
 EXIT_USAGE = 2
 
@@ -140,9 +140,10 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     anchors = _load_anchors(args.anchors)
     rows, media, description = collect_rows(
         args.name, args.dataset, parse_qualities(args.qualities), args.jobs, args.limit, args.max_frames,
-        progress=not args.quiet,
+        progress=not args.quiet, weights=args.weights,
     )
-    results = aggregate(args.name, description, rows)
+    # an exported model's results are named after its weights file, not over the shipped model's
+    results = aggregate(Path(args.weights).stem if args.weights else args.name, description, rows)
     metric = args.metric or {"image": "psnr-rgb", "video": "psnr-rgb", "speech": "pesq-wb"}[media]
     paths = write_report(results, rows, args.output, anchors, metric, args.method)
     keys = [k for k in ("quality", "bpp", "bpp-est", "kbps", "psnr-rgb", "ms-ssim-rgb", "pesq-wb", "stoi") if k in results.results]
@@ -174,10 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="omnicodec", description="Learned compression with real bitstreams.")
-    parser.add_argument("--version", action="version", version=f"omnicodec {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"omnicodec {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do; omnicodec COMMAND --help lists its options")
 
-    p = sub.add_parser("compress", help="compress an image or a video into an omnicodec file")
+    p = sub.add_parser("compress", help="compress an image, a speech recording or a video into an omnicodec file")
     p.add_argument("input", help="image (anything Pillow opens); video: .y4m, a folder of PNG frames, .mp4 (ffmpeg); "
                    "speech: .wav, .flac, .ogg")
     p.add_argument("output", help="compressed file to write (e.g. photo.omc)")
@@ -190,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "instead of --quality")
     p.add_argument("--weights", help="exported weights (.json or .safetensors) instead of shipped ones")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     p.set_defaults(func=_cmd_compress)
 
     p = sub.add_parser("decompress", help="decode an omnicodec file")
@@ -200,11 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="exported weights, if the file was not written with shipped ones")
     p.add_argument("--sample-rate", type=int, help="speech: output sample rate (default 16000)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     p.set_defaults(func=_cmd_decompress)
 
     p = sub.add_parser("info", help="print the header of an omnicodec file")
-    p.add_argument("file")
+    p.add_argument("file", help="omnicodec file to inspect (nothing is decoded)")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("list", help="list codecs and shipped qualities")
@@ -212,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser(
         "train", add_help=False,
-        help="train with a LightningCLI config: omnicodec train --config configs/... (see omnicodec train --help)",
+        help="train a codec from a config: omnicodec train --config configs/... (options: omnicodec train --help)",
     )
 
     p = sub.add_parser("eval", help="measure a codec or a classical baseline on a dataset folder")
@@ -220,9 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="folder of images / speech files / video sequences (local; nothing is downloaded)")
     p.add_argument("-o", "--output", default="results", help="output folder (default: results)")
     p.add_argument("--qualities", help="e.g. 1-6 or 10,20,40 (default: every shipped quality or baseline setting)")
+    p.add_argument("--weights", help="exported weights (.json) of codec NAME to measure instead of shipped ones; "
+                   "results are named after the file")
     p.add_argument("--anchors", nargs="*", help="results JSON files or folders to plot and BD-rate against")
     p.add_argument("--metric", help="quality metric for plots and BD-rate (default psnr-rgb, pesq-wb for speech)")
-    p.add_argument("--method", choices=["pchip", "cubic"], default="pchip")
+    p.add_argument("--method", choices=["pchip", "cubic"], default="pchip",
+                   help="curve interpolation for BD-rate (default: pchip)")
     p.add_argument("--jobs", type=int, default=1, help="parallel processes for baselines")
     p.add_argument("--limit", type=int, help="only the first N items")
     p.add_argument("--max-frames", type=int, help="only the first N frames of each video sequence")
@@ -231,23 +237,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("bdrate", help="Bjøntegaard delta of TEST against ANCHOR (CompressAI results JSON)")
-    p.add_argument("test")
-    p.add_argument("anchor")
-    p.add_argument("--metric", default="psnr-rgb")
+    p.add_argument("test", help="results JSON of the codec under test")
+    p.add_argument("anchor", help="results JSON of the anchor it is compared with")
+    p.add_argument("--metric", default="psnr-rgb", help="quality key in both files (default: psnr-rgb)")
     p.add_argument("--rate", help="rate key (default bpp, or kbps)")
-    p.add_argument("--method", choices=["pchip", "cubic"], default="pchip")
+    p.add_argument("--method", choices=["pchip", "cubic"], default="pchip",
+                   help="curve interpolation (default: pchip)")
     p.set_defaults(func=_cmd_bdrate)
 
     p = sub.add_parser("export", help="freeze a training checkpoint into zoo weights")
-    p.add_argument("checkpoint")
-    p.add_argument("out", help="output folder")
+    p.add_argument("checkpoint", help="Lightning checkpoint (.ckpt) written by omnicodec train")
+    p.add_argument("out", help="output folder (created if missing)")
     p.add_argument("--name", help="file stem (default: codec id and quality)")
     p.add_argument("--quality", type=float, default=1,
                    help="quality level recorded in the weights of a fixed-rate model (default 1; a variable-rate "
                         "model records its own range and default)")
-    p.add_argument("--dtype", choices=["float16", "float32"], default="float16")
+    p.add_argument("--dtype", choices=["float16", "float32"], default="float16",
+                   help="precision of the stored weights (default: float16, half the size)")
     p.add_argument("--default", action="store_true", help="mark as the default model of its media")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true", help="overwrite existing weights files of the same name")
     p.set_defaults(func=_cmd_export)
     return parser
 
@@ -267,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.func(args)
+    except OutputExistsError as exc:
+        message = f"{exc.path} exists; use --force to overwrite it" if exc.path is not None else str(exc)
+        print(f"omnicodec: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
     except OmnicodecError as exc:
         print(f"omnicodec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

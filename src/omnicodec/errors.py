@@ -74,7 +74,15 @@ class InputError(OmnicodecError):
 
 
 class OutputExistsError(OmnicodecError):
-    """The output file exists and overwriting was not requested."""
+    """The output file exists and overwriting was not requested.
+
+    ``path`` names the existing output, so each front end can say how to overwrite it
+    (``overwrite=True`` in Python, ``--force`` on the command line).
+    """
+
+    def __init__(self, message: str, path=None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 # --- evaluation ---------------------------------------------------------------------

@@ -22,7 +22,8 @@ def check_output(path: str | Path, force: bool, allow_dir: bool = False) -> Path
     if path.is_dir() and not allow_dir:
         raise OutputExistsError(f"{path} is a directory")
     if path.exists() and not force:
-        raise OutputExistsError(f"{path} exists; use --force to overwrite it")
+        # the API's switch is named here; the command line names its own (--force)
+        raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it", path=path)
     if not path.parent.exists():
         raise FileNotFoundError(f"output folder {path.parent} does not exist")
     return path

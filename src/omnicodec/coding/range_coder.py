@@ -29,7 +29,11 @@ float64, and constriction's models are built with ``perfect=False`` on both side
 
 from __future__ import annotations
 
+import math
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib import metadata
 
 import numpy as np
@@ -77,6 +81,34 @@ def _grouping(t: np.ndarray, n_tables: int) -> tuple[np.ndarray, np.ndarray]:
     return order, counts
 
 
+class InformationMeter:
+    """The information content, in bits, of everything encoded while it is active.
+
+    Counts what the coder is charged for: each symbol's ``-log2 p`` under its integer table
+    (an escaped value's escape symbol, plus its bit length and payload bits), over every
+    stream. The streams' real size exceeds it only by the coder's flush and the 16-bit check
+    value per stream.
+    """
+
+    def __init__(self) -> None:
+        self.bits = 0.0
+        self.symbols = 0
+
+
+_METERS: ContextVar[tuple[InformationMeter, ...]] = ContextVar("omnicodec_information_meters", default=())
+
+
+@contextmanager
+def information_meter() -> Iterator[InformationMeter]:
+    """``with information_meter() as m: ...`` sums the information content of what is coded inside."""
+    meter = InformationMeter()
+    token = _METERS.set(_METERS.get() + (meter,))
+    try:
+        yield meter
+    finally:
+        _METERS.reset(token)
+
+
 class SymbolEncoder:
     """Accumulates symbols into one range-coded stream; :meth:`finish` returns its bytes."""
 
@@ -114,6 +146,7 @@ class SymbolEncoder:
                 self._encoder.encode(grouped[start : start + count], tables.model(table))
                 start += count
 
+        nbits = None
         if escaped.any():
             u = _zigzag(s[escaped]) + 1
             nbits = (np.frexp(u.astype(np.float64))[1] - 1).astype(np.int32)  # floor(log2 u), exact
@@ -121,6 +154,14 @@ class SymbolEncoder:
             bits = _low_bits(u, nbits)
             if bits.size:
                 self._encoder.encode(bits, model.Uniform(2))
+        meters = _METERS.get()
+        if meters and s.size:
+            info = tables.bits(s, t)
+            if nbits is not None:
+                info += nbits.size * math.log2(_MAX_GAMMA_BITS + 1) + float(nbits.sum())
+            for meter in meters:
+                meter.bits += info
+                meter.symbols += int(s.size)
 
     def finish(self) -> bytes:
         check = np.array([self._check & (_CHECK_SIZE - 1)], dtype=np.int32)

@@ -3,8 +3,9 @@
 For every item and quality the item is really coded (learned codecs write an omnicodec
 file through :func:`omnicodec.compress_file`; baselines produce their own bitstream) and
 decoded, and the metrics are computed on the decoded 8-bit result. Rates come from the
-real sizes; learned image codecs also report the rate their likelihoods predict
-(``bpp-est``), side by side. Per-quality means form the RD curve.
+real sizes; learned image codecs also report ``bpp-est``, the information content of the
+symbols the range coder coded (the latent of the padded image, under the integer tables),
+side by side. Per-quality means form the RD curve.
 """
 
 from __future__ import annotations
@@ -99,67 +100,94 @@ def _run_tasks(fn, tasks: list, jobs: int, desc: str, progress: bool) -> list[di
         return list(_progress(pool.map(fn, tasks), len(tasks), desc, progress))
 
 
-def _learned_image_rows(codec_id: str, files: list[Path], qualities: list[int] | None, progress: bool) -> list[dict]:
-    import torch
-
-    from .. import zoo
+def _learned_image_rows(codec_id: str, files: list[Path], qualities: list[int] | None, progress: bool,
+                        weights: str | Path | None = None) -> list[dict]:
+    """Rows from real files. ``bpp-est`` is the information content of the symbols the coder
+    coded (padding included, under the shipped integer tables), per pixel of the image; the
+    file adds the coder's flush and check value per stream and the container framing."""
     from ..api import compress_file, decompress_file
+    from ..coding import information_meter
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for quality in _shipped_qualities(codec_id, qualities):
-            codec = zoo.load(codec_id, quality)
+        for quality, model in _models(codec_id, qualities, weights):
             for path in _progress(files, len(files), f"{codec_id} q{quality}", progress):
                 reference = _load_rgb(path)
                 coded, back = Path(tmp) / "x.omc", Path(tmp) / "x.png"
                 t0 = time.perf_counter()
-                result = compress_file(path, coded, codec_id, quality, force=True)
+                with information_meter() as meter:
+                    result = compress_file(path, coded, overwrite=True, **model)
                 t1 = time.perf_counter()
-                decompress_file(coded, back, force=True)
+                decompress_file(coded, back, weights=weights, overwrite=True)
                 t2 = time.perf_counter()
                 row = _image_row(reference, _load_rgb(back), result.num_bytes)
-                x = torch.from_numpy(reference).permute(2, 0, 1)[None].float() / 255
-                with torch.no_grad():
-                    variable = getattr(codec, "quality_range", None) is not None
-                    likelihoods = (codec(x, float(quality)) if variable else codec(x)).likelihoods
-                bits = sum(float((-torch.log2(v)).sum()) for v in likelihoods.values())
+                h, w = reference.shape[:2]
                 row.update(
-                    item=path.name, quality=quality, **{"bpp-est": bits / (x.shape[-2] * x.shape[-1])},
+                    item=path.name, quality=quality, **{"bpp-est": meter.bits / (h * w)},
                     encoding_time=t1 - t0, decoding_time=t2 - t1,
                 )
                 rows.append(row)
     return rows
 
 
-def _shipped_qualities(codec_id: str, qualities: list | None) -> list[float]:
-    """The requested qualities that shipped weights serve; by default every shipped level (for a
-    variable-rate entry, every integer level of its range)."""
+def _models(codec_id: str, qualities: list | None, weights: str | Path | None) -> list[tuple[float, dict]]:
+    """``(quality, compress_file keywords)`` per model to measure: the exported ``weights`` (every
+    requested quality of a variable-rate model, by default its integer levels), or the shipped
+    weights of ``codec_id`` at the chosen qualities."""
+    if weights is None:
+        return [(q, {"codec": codec_id, "quality": q}) for q in _shipped_qualities(codec_id, qualities)]
+    from ..zoo.format import read_entry
+
+    path = Path(weights)
+    entry = read_entry(path.with_suffix(".json") if path.suffix == ".safetensors" else path)
+    if entry.get("codec_id") != codec_id:
+        raise InputError(f"{weights} holds {entry.get('codec_id')} weights, not {codec_id}")
+    span = entry.get("quality_range")
+    if not span:
+        return [(entry.get("quality", 0), {"weights": weights})]
+    chosen = _levels([entry], qualities)
+    if not chosen:
+        raise InputError(f"{weights} serves qualities {span[0]:g} to {span[1]:g}, none of {qualities}")
+    return [(q, {"weights": weights, "quality": q}) for q in chosen]
+
+
+def _levels(entries: list[dict], qualities: list | None) -> list[float]:
+    """The requested qualities these entries serve; by default every level (for a variable-rate
+    entry, every integer level of its range)."""
     from .. import zoo
 
-    entries = [e for e in zoo.shipped_entries() if e["codec_id"] == codec_id]
+    if qualities is not None:
+        return [q for q in qualities if isinstance(q, (int, float)) and any(zoo.serves(e, q) for e in entries)]
     levels: set = set()
     for e in entries:
         span = e.get("quality_range")
         levels |= set(range(int(span[0]), int(span[1]) + 1)) if span else {e["quality"]}
-    shipped = sorted(levels)
-    if qualities is None:
-        chosen = shipped
-    else:
-        chosen = [q for q in qualities if isinstance(q, (int, float)) and any(zoo.serves(e, q) for e in entries)]
+    return sorted(levels)
+
+
+def _shipped_qualities(codec_id: str, qualities: list | None) -> list[float]:
+    from .. import zoo
+
+    entries = [e for e in zoo.shipped_entries() if e["codec_id"] == codec_id]
+    if not entries:
+        raise InputError(f"{codec_id} has no shipped weights; evaluate an exported model with its weights file")
+    shipped = _levels(entries, None)
+    chosen = _levels(entries, qualities)
     if not chosen:
-        raise InputError(f"{codec_id} has no shipped weights at qualities {qualities} (shipped: {shipped or 'none'})")
+        raise InputError(f"{codec_id} has no shipped weights at qualities {qualities} (shipped: {shipped})")
     return chosen
 
 
 def _learned_video_rows(
-    codec_id: str, sequences: list[Path], qualities: list | None, max_frames: int | None, progress: bool
+    codec_id: str, sequences: list[Path], qualities: list | None, max_frames: int | None, progress: bool,
+    weights: str | Path | None = None,
 ) -> list[dict]:
     from ..api import compress_file, decompress_file
     from ..datasets.video_io import VideoWriter, read_sequence
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for quality in _shipped_qualities(codec_id, qualities):
+        for quality, model in _models(codec_id, qualities, weights):
             for path in _progress(sequences, len(sequences), f"{codec_id} q{quality}", progress):
                 frames, info = read_sequence(path, max_frames)
                 source = Path(tmp) / "in"  # exactly the frames that are measured
@@ -168,9 +196,9 @@ def _learned_video_rows(
                     writer.write(f)
                 writer.commit()
                 t0 = time.perf_counter()
-                result = compress_file(source, Path(tmp) / "v.omc", codec_id, quality, force=True)
+                result = compress_file(source, Path(tmp) / "v.omc", overwrite=True, **model)
                 t1 = time.perf_counter()
-                decompress_file(Path(tmp) / "v.omc", Path(tmp) / "out", force=True)
+                decompress_file(Path(tmp) / "v.omc", Path(tmp) / "out", weights=weights, overwrite=True)
                 t2 = time.perf_counter()
                 decoded, _ = read_sequence(Path(tmp) / "out")
                 per_frame = frame_psnrs(frames, decoded)
@@ -181,22 +209,23 @@ def _learned_video_rows(
     return rows
 
 
-def _learned_speech_rows(codec_id: str, files: list[Path], qualities: list | None, progress: bool) -> list[dict]:
+def _learned_speech_rows(codec_id: str, files: list[Path], qualities: list | None, progress: bool,
+                         weights: str | Path | None = None) -> list[dict]:
     import soundfile as sf
 
     from ..api import compress_file, decompress_file
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for quality in _shipped_qualities(codec_id, qualities):
+        for quality, model in _models(codec_id, qualities, weights):
             for path in _progress(files, len(files), f"{codec_id} q{quality}", progress):
                 reference = _load_speech(path)
                 source = Path(tmp) / "in.wav"  # the 16 kHz mono signal that is measured
                 sf.write(source, reference, 16000, subtype="FLOAT")
                 t0 = time.perf_counter()
-                result = compress_file(source, Path(tmp) / "s.omc", codec_id, quality, force=True)
+                result = compress_file(source, Path(tmp) / "s.omc", overwrite=True, **model)
                 t1 = time.perf_counter()
-                decompress_file(Path(tmp) / "s.omc", Path(tmp) / "out.wav", force=True)
+                decompress_file(Path(tmp) / "s.omc", Path(tmp) / "out.wav", weights=weights, overwrite=True)
                 t2 = time.perf_counter()
                 decoded, _ = sf.read(Path(tmp) / "out.wav", dtype="float32")
                 row = speech_quality(reference, decoded)
@@ -215,11 +244,17 @@ def collect_rows(
     limit: int | None = None,
     max_frames: int | None = None,
     progress: bool = True,
+    weights: str | Path | None = None,
 ) -> tuple[list[dict], str, str]:
-    """Per-item rows for a codec id or baseline name; returns (rows, media, description)."""
+    """Per-item rows for a codec id or baseline name; returns (rows, media, description).
+
+    ``weights``: an exported model (its JSON entry) of codec ``name`` instead of shipped weights.
+    """
     from ..datasets.folders import image_folder, speech_folder, video_sequences
 
     if name in BASELINES:
+        if weights is not None:
+            raise InputError(f"{name} is a classical baseline; weights apply to learned codecs only")
         baseline = BASELINES[name]
         reason = baseline.available()
         if reason is not None:
@@ -243,14 +278,15 @@ def collect_rows(
     from ..codecs import get_codec_class
 
     media = get_codec_class(name).media
+    description = f"omnicodec {name}" + (f" with {Path(weights).name}" if weights is not None else "") + ", real files"
     if media == "image":
         items = image_folder(dataset)[:limit]
-        return _learned_image_rows(name, items, qualities, progress), media, f"omnicodec {name}, real files"
+        return _learned_image_rows(name, items, qualities, progress, weights), media, description
     if media == "video":
         items = video_sequences(dataset)[:limit]
-        return _learned_video_rows(name, items, qualities, max_frames, progress), media, f"omnicodec {name}, real files"
+        return _learned_video_rows(name, items, qualities, max_frames, progress, weights), media, description
     items = speech_folder(dataset)[:limit]
-    return _learned_speech_rows(name, items, qualities, progress), media, f"omnicodec {name}, real files"
+    return _learned_speech_rows(name, items, qualities, progress, weights), media, description
 
 
 def aggregate(name: str, description: str, rows: list[dict]) -> RDResults:

@@ -78,7 +78,8 @@ def compress_speech(model, input, output, header: dict, device: str, progress: b
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(desc="encoding", unit="s", leave=False)
+        # seconds of audio, printed to 1/100 s (the count is a float sum of chunk lengths)
+        bar = tqdm(desc="encoding", unit="s", leave=False, bar_format="{desc}: {n:.2f} s [{elapsed}]")
     buffer, buffer_start, next_start, total, k, reference = np.zeros(0, np.float32), 0, 0, 0, 0, None
     try:
         with f, ContainerWriter(output, header) as writer:

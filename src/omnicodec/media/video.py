@@ -24,12 +24,26 @@ _LEN = struct.Struct("<I")
 MAX_FRAME_PIXELS = 1 << 26
 
 
-def _progress(iterable, enabled: bool, desc: str):
+def _progress(iterable, enabled: bool, desc: str, total: int | None = None):
     if not enabled:
         return iterable
     from tqdm import tqdm
 
-    return tqdm(iterable, desc=desc, unit="frame", leave=False)
+    return tqdm(iterable, desc=desc, unit="frame", total=total, leave=False)
+
+
+def _frame_count(path, info: dict) -> int | None:
+    """Frames in the input for the progress bar, where known without reading them (PNG folders;
+    Y4M files without per-frame parameters, from the file size); None otherwise."""
+    if info.get("frames"):
+        return int(info["frames"])
+    path = Path(path)
+    if path.suffix.lower() != ".y4m" or not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        header = len(f.readline(4096))
+    frame = len(b"FRAME\n") + info["width"] * info["height"] * 3 // 2
+    return (path.stat().st_size - header) // frame or None
 
 
 def _payload(bitstream: Bitstream) -> bytes:
@@ -62,7 +76,7 @@ def compress_video(model, input, output, header: dict, device: str, progress: bo
     header = dict(header, media=media, side_info=side_info)
     count, reference = 0, None
     with ContainerWriter(output, header) as writer:
-        for t, frame in enumerate(_progress(frames, progress, "encoding")):
+        for t, frame in enumerate(_progress(frames, progress, "encoding", _frame_count(input, info) if progress else None)):
             x = torch.from_numpy(np.array(frame)).permute(2, 0, 1)[None].float().div(255).to(device)
             bitstream, reference = model.compress_frame(x, t, reference, quality)
             writer.add(f"frame-{t}", _payload(bitstream))
@@ -92,7 +106,8 @@ def decompress_video(model, reader: ContainerReader, output, progress: bool) -> 
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(desc="decoding", unit="frame", leave=False)
+        total = media.get("frames")
+        bar = tqdm(desc="decoding", unit="frame", total=total if isinstance(total, int) and total > 0 else None, leave=False)
     try:
         chunks = reader.chunks()
         while True:

@@ -1,6 +1,7 @@
 """``omnicodec train``: a LightningCLI over any training module and data module.
 
     omnicodec train --config configs/image/hyperprior-small.yaml [--trainer.max_steps 1000]
+    omnicodec train --config ... --data.train_dirs '[my/photos, more/photos]'  # your own data
     omnicodec train --config ... --resume runs/x/checkpoints/last.ckpt      # continue exactly
     omnicodec train --config ... --init runs/x/checkpoints/last.ckpt        # new run from its weights
     omnicodec train --config ... --trainer.strategy ddp --trainer.devices 2 # Lightning's DDP
@@ -8,17 +9,65 @@
 Configs under ``configs/`` name a ``model`` (``LitCodec`` or ``LitDistill``) and a ``data``
 module by class path, and the trainer's loggers (CSV, TensorBoard) and callbacks (periodic
 checkpoints, real-bitrate validation).
+
+A run that fails before its first training step (missing data, a bad option) removes the
+folders it created (logs, checkpoints); a run that fails later keeps them, with its last
+checkpoint.
 """
 
 from __future__ import annotations
 
+import logging
+import shutil
+import sys
 import warnings
+from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.cli import LightningCLI
 
+from ..errors import InputError
 from .run import init_from
+
+SUMMARY = """\
+usage: omnicodec train --config CONFIG [options]
+
+Train a codec from a config (configs/image/, configs/speech/, configs/video/). Every value
+in the config can be overridden on the command line.
+
+common options:
+  -c, --config CONFIG        training config, e.g. configs/image/hyperprior-small.yaml
+  --trainer.max_steps N      training steps; the learning-rate schedule stretches to N
+  --trainer.accelerator A    cpu, gpu or auto
+  --trainer.devices N        devices (with --trainer.strategy ddp for more than one)
+  --trainer.precision P      32-true, bf16-mixed or 16-mixed
+  --data.train_dirs DIRS     your training folders, e.g. '[photos, more/photos]'
+  --data.val_dir DIR         validation images (image configs)
+  --data.batch_size N        batch size
+  --model.lmbda L            rate-distortion trade-off (lambda)
+  --model.lr LR              learning rate
+  --resume CKPT              continue a run exactly from one of its checkpoints
+  --init CKPT                start a new run from a checkpoint's weights
+  --print_config             print the resolved config and exit
+
+Lightning's full list of options follows.
+"""
+
+EXAMPLE = "omnicodec train --config configs/image/hyperprior-tiny.yaml"
+
+
+class _DropLitLoggerTip(logging.Filter):
+    """Lightning advertises a cloud logger on every run; our runs log to CSV and TensorBoard."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def _silence_lightning_tips() -> None:
+    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropLitLoggerTip) for f in log.filters):
+        log.addFilter(_DropLitLoggerTip())
 
 
 class OmnicodecCLI(LightningCLI):
@@ -27,16 +76,58 @@ class OmnicodecCLI(LightningCLI):
         parser.add_argument("--init", default=None, help="checkpoint whose weights start a new run")
 
 
+def _output_dirs(trainer: L.Trainer) -> list[Path]:
+    """Folders the run writes: its loggers' and checkpoint callbacks' folders."""
+    dirs = [Path(lg.save_dir) for lg in trainer.loggers if getattr(lg, "save_dir", None)]
+    dirs += [Path(cb.dirpath) for cb in trainer.checkpoint_callbacks if getattr(cb, "dirpath", None)]
+    return dirs
+
+
+def _missing_roots(dirs: list[Path]) -> list[Path]:
+    """For each folder, its outermost ancestor that does not exist yet (what the run would create)."""
+    roots: list[Path] = []
+    for d in dirs:
+        d = d.absolute()
+        if d.exists():
+            continue
+        root = d
+        while not root.parent.exists():
+            root = root.parent
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
 def main(args: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if args is None else args)
+    if not args:
+        raise InputError(f"no training config given; e.g. {EXAMPLE} (options: omnicodec train --help)")
+    if "-h" in args or "--help" in args:
+        print(SUMMARY)
     warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+    # Lightning's own use of a torch API that torch deprecated; nothing a user can act on
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    _silence_lightning_tips()
     torch.set_float32_matmul_precision("high")
-    cli = OmnicodecCLI(
-        L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True, run=False,
-        args=args, save_config_kwargs={"overwrite": True},
-    )
+    with warnings.catch_warnings():
+        # we pass our own argv on purpose (the program's argv starts with "train")
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        # jsonargparse's deprecation notes about how Lightning calls it; nothing a user can act on
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"lightning\.pytorch\.cli")
+        cli = OmnicodecCLI(
+            L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True, run=False,
+            args=args, save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "omnicodec train"},
+        )
     resume, init = cli.config.get("resume"), cli.config.get("init")
     if resume and init:
-        raise SystemExit("omnicodec: error: use --resume (continue a run) or --init (start from its weights), not both")
-    if init:
-        init_from(cli.model, init, skip_prefixes=("teacher.",))
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume)
+        raise InputError("use --resume (continue a run) or --init (start from its weights), not both")
+    created = _missing_roots(_output_dirs(cli.trainer))
+    try:
+        if init:
+            init_from(cli.model, init, skip_prefixes=("teacher.",))
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume)
+    except BaseException:
+        if cli.trainer.global_step == 0:  # nothing trained: leave nothing behind
+            for root in created:
+                shutil.rmtree(root, ignore_errors=True)
+        raise

@@ -25,7 +25,7 @@ from torch import nn
 from ..codecs import create_codec
 from ..codecs.image.padding import pad_to_multiple
 from ..errors import TrainingDivergedError
-from .lit import warmup_cosine
+from .lit import schedule_length, warmup_cosine
 from .losses import image_rd_loss
 
 STRIDE = 64
@@ -61,7 +61,7 @@ class LitDistill(L.LightningModule):
         aux_lr: float = 1e-3,
         clip_norm: float = 1.0,
         warmup_steps: int = 0,
-        total_steps: int = 0,
+        total_steps: int | None = None,
     ) -> None:
         super().__init__()
         if phase not in PHASES:
@@ -131,7 +131,8 @@ class LitDistill(L.LightningModule):
         main += list(self.feature_proj.parameters()) + list(self.latent_proj.parameters())
         opt = torch.optim.Adam(main, lr=hp.lr)
         aux = torch.optim.Adam(self.student.aux_parameters(), lr=hp.aux_lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, hp.warmup_steps, hp.total_steps, 0.05))
+        total = schedule_length(hp.total_steps, self._trainer.max_steps if self._trainer is not None else None)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, hp.warmup_steps, total, 0.05))
         return [opt, aux], [sched]
 
     def training_step(self, batch: torch.Tensor, batch_idx: int):

@@ -5,7 +5,8 @@ optimisation: the rate-distortion loss and the factorized priors' quantile loss 
 back-propagated together (they touch disjoint parameters, so nothing mixes, and under DDP
 every gradient is all-reduced in the one backward pass); one Adam steps the network, a
 second Adam the quantiles; gradients of the network are clipped by norm; the learning rate
-follows a linear warm-up and a cosine decay, stepped once per batch.
+follows a linear warm-up and a cosine decay over ``total_steps`` (by default the trainer's
+``max_steps``), stepped once per batch.
 
 Variable-rate codecs (a ``quality_range``) train with ``lmbda_levels``, one λ per quality level:
 every sample of a batch draws its own quality (half of them an integer level, half a real
@@ -31,8 +32,29 @@ import numpy as np
 import torch
 
 from ..codecs import create_codec
-from ..errors import TrainingDivergedError
+from ..errors import InputError, TrainingDivergedError
 from .losses import DISTORTIONS, rd_loss
+
+
+def schedule_length(total_steps: int | None, max_steps: int | None) -> int:
+    """Steps the cosine decay spans: ``total_steps`` when given, else the trainer's ``max_steps``.
+
+    So ``--trainer.max_steps N`` stretches the schedule over the ``N`` steps it asks for. An
+    explicit ``total_steps`` shorter than ``max_steps`` is refused: the learning rate would sit
+    at its floor for the remaining steps. A longer one is allowed (a run stopped part-way on
+    purpose, to be resumed with a larger ``max_steps``). ``max_steps`` of -1 (no limit) and no
+    ``total_steps`` keep the rate constant after the warm-up.
+    """
+    limit = int(max_steps) if max_steps is not None else -1
+    if not total_steps:
+        return max(limit, 0)
+    if limit > 0 and int(total_steps) < limit:
+        raise InputError(
+            f"model total_steps ({total_steps}) is shorter than trainer.max_steps ({limit}), so the learning rate "
+            f"would sit at its floor for the last {limit - int(total_steps)} steps; leave total_steps out (the "
+            "schedule then follows max_steps) or set it to at least max_steps"
+        )
+    return int(total_steps)
 
 
 def warmup_cosine(step: int, warmup: int, total: int, floor: float) -> float:
@@ -56,7 +78,7 @@ class LitCodec(L.LightningModule):
         aux_lr: float = 1e-3,
         clip_norm: float = 1.0,
         warmup_steps: int = 0,
-        total_steps: int = 0,
+        total_steps: int | None = None,
         lr_floor: float = 0.05,
         lmbda_levels: list[float] | None = None,
         freeze: list[str] | None = None,
@@ -91,8 +113,9 @@ class LitCodec(L.LightningModule):
         hp = self.hparams
         main = torch.optim.Adam([p for p in self.codec.main_parameters() if p.requires_grad], lr=hp.lr)
         aux = torch.optim.Adam([p for p in self.codec.aux_parameters() if p.requires_grad], lr=hp.aux_lr)
+        total = schedule_length(hp.total_steps, self._trainer.max_steps if self._trainer is not None else None)
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            main, lambda s: warmup_cosine(s, hp.warmup_steps, hp.total_steps, hp.lr_floor)
+            main, lambda s: warmup_cosine(s, hp.warmup_steps, total, hp.lr_floor)
         )
         return [main, aux], [schedule]
 
