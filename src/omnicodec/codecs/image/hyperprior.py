@@ -12,6 +12,7 @@ from torch import nn
 
 from ...entropy_models import MeanScaleHyperprior
 from ...layers import GDN, conv, deconv
+from ..base import CHANNELS
 from ..registry import register_codec
 from .base import STRIDE, LatentImageCodec
 
@@ -42,6 +43,10 @@ class HyperpriorImageCodec(LatentImageCodec):
             conv(M * 3 // 2, 2 * M, kernel_size=3, stride=1),
         )
         self.latent = MeanScaleHyperprior(h_a, h_s, z_channels=N, y_channels=M)
+
+    @classmethod
+    def config_ranges(cls) -> dict:
+        return {"N": CHANNELS, "M": CHANNELS}
 
     def config(self) -> dict:
         return {"N": self.N, "M": self.M}

@@ -23,7 +23,7 @@ from ...coding import Bitstream
 from ...entropy_models import CheckerboardLatentCodec, HyperpriorLatentCodec, SpatiotemporalLatentCodec, hyper_transforms
 from ...errors import CorruptFileError
 from ...layers import GDN, conv, deconv
-from ..base import Codec, CodecOutput
+from ..base import CHANNELS, Codec, CodecOutput
 from ..image.padding import crop, pad_to_multiple
 from ..registry import register_codec
 
@@ -45,6 +45,10 @@ class STEMVideoCodec(Codec):
         )
         self.intra = HyperpriorLatentCodec(*hyper_transforms(M, N, 2 * M), N, CheckerboardLatentCodec(M, 2 * M))
         self.inter = SpatiotemporalLatentCodec(M, N)
+
+    @classmethod
+    def config_ranges(cls) -> dict:
+        return {"N": CHANNELS, "M": CHANNELS, "intra_period": (1, 1 << 20)}
 
     def config(self) -> dict:
         return {"N": self.N, "M": self.M, "intra_period": self.intra_period, "residual": self.residual}
