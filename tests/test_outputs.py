@@ -124,6 +124,21 @@ def test_a_kill_during_the_folder_swap_leaves_one_complete_output(coded, tmp_pat
     assert fileio.check_frame_folder(frames) is None  # complete: manifest and every frame
 
 
+@pytest.mark.parametrize("name", ["clip.y4m", "frames-file"])
+def test_force_never_replaces_a_folder_by_a_file_or_a_file_by_a_folder(coded, tmp_path, name):
+    omc, weights = coded["video"]
+    target = tmp_path / name
+    if name.endswith(".y4m"):
+        target.mkdir()
+        (target / "keep.txt").write_text("mine")
+    else:
+        target.write_text("mine")
+    with pytest.raises(OutputExistsError):
+        decompress_file(omc, target, weights=weights, force=True)
+    assert (target / "keep.txt" if target.is_dir() else target).read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
 # --- defect 2: the input is never the output ----------------------------------------------------
 
 OUT_SUFFIX = {"image": ".png", "video": ".y4m", "speech": ".wav"}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import InputError
+from ..errors import InputError, OutputExistsError
 from ..fileio import check_frame_folder, commit_dir, commit_file, make_temp_dir, make_temp_file, write_frame_manifest
 
 MAX_FRAME_PIXELS = 1 << 26
@@ -239,6 +239,8 @@ class VideoWriter:
         if self.kind == "png":
             check_frame_folder(self.path)  # never replace a folder we did not write
             self._tmp = make_temp_dir(self.path)
+        elif self.path.is_dir():
+            raise OutputExistsError(f"{self.path} is a folder; a {self.path.suffix} video is a file")
         else:
             fd, self._tmp = make_temp_file(self.path, suffix=self.path.suffix)
             if self.kind == "y4m":
