@@ -2,6 +2,7 @@
 huge integers, NaN / Infinity) and speech files with a bad file CRC, trailing bytes or chunks
 after their end. Each must be refused with a named error, by ``decompress`` and ``info``."""
 
+import json
 import struct
 import zlib
 
@@ -79,6 +80,23 @@ def test_a_fractional_image_size_is_a_corrupt_file(image_file, tmp_path):
                                                       parsed.chunks))
     with pytest.raises(CorruptFileError, match="integers"):
         decompress_file(tmp_path / "bad.omc", tmp_path / "out.png", weights=weights)
+
+
+def test_long_numbers_are_refused_before_they_are_converted(speech_file, tmp_path):
+    """A 400-digit integer parses in Python, but ``float()`` of it overflows (the speech
+    decoder reads its skip threshold that way)."""
+    with pytest.raises(CorruptFileError, match="digits"):
+        container.parse_header(b'{"a":' + b"1" * (container.MAX_NUMBER_CHARS + 1) + b"}")
+    assert container.parse_header(b'{"a":' + b"1" * container.MAX_NUMBER_CHARS + b"}")["a"] > 0
+    good, weights = speech_file
+    parsed = container.unpack(good.read_bytes())
+    text = container._header_bytes(parsed.header)[container._PREAMBLE.size : -4].decode()
+    tau = '"skip_tau":' + json.dumps(parsed.header["side_info"]["skip_tau"])
+    assert tau in text
+    (tmp_path / "bad.omc").write_bytes(pack_raw_header(text.replace(tau, '"skip_tau":' + "7" * 400).encode(),
+                                                       parsed.chunks))
+    with pytest.raises(CorruptFileError):
+        decompress_file(tmp_path / "bad.omc", tmp_path / "out.wav", weights=weights)
 
 
 def test_a_header_nested_just_within_the_bound_is_read(image_file):
