@@ -231,3 +231,31 @@ def test_a_rerun_removes_its_own_leftovers_from_a_kill(coded, tmp_path):
     decompress_file(coded["video"][0], tmp_path / "frames", weights=coded["video"][1])
     assert not stale_file.exists() and not stale_dir.exists()
     assert busy.exists() and (tmp_path / ".image.png.user-file").exists()
+
+
+@pytest.mark.slow
+def test_kill_9_at_any_moment_leaves_a_complete_frame_folder(coded, tmp_path):
+    """Real ``kill -9`` at spread-out moments of a ``--force`` decode onto a previous output."""
+    import json
+    import signal
+    import time
+
+    omc, weights = coded["video"]
+    frames = tmp_path / "frames"
+    decompress_file(omc, frames, weights=weights)
+    script = (f"from omnicodec import decompress_file; "
+              f"decompress_file({str(omc)!r}, {str(frames)!r}, weights={str(weights)!r}, force=True)")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    full = time.perf_counter() - start
+    for k in range(10):
+        proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+        time.sleep(full * (0.5 + 0.07 * k))  # from inside the imports to the end of the run
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        manifest = json.loads((frames / fileio.FRAME_MANIFEST).read_text())
+        fileio.check_frame_folder(frames)
+        assert all((frames / name).is_file() for name in manifest["files"]) and len(manifest["files"]) == 2
+    decompress_file(omc, frames, weights=weights, force=True)  # a rerun removes the leftovers
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
