@@ -74,3 +74,60 @@ def tiny_weights(tmp_path_factory, tiny_codec):
 
     out = tmp_path_factory.mktemp("weights")
     return save_weights(tiny_codec, out, "tiny", quality=1, extra={"lambda": 0.05})
+
+
+def address_space_bytes() -> int:
+    """This process's current virtual memory size (Linux), the base of a memory limit."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def run_limited(fn, extra_bytes: int = 3 << 30, seconds: int = 120) -> str:
+    """Run ``fn()`` in a forked child whose address space may grow by ``extra_bytes`` at most
+    (``RLIMIT_AS``) and return how it ended: ``"ok"``, ``"omnicodec: <error class>"``,
+    ``"other: <exception>"``, ``"signal <n>"`` or ``"timeout"``. Tests assert on it."""
+    import os
+    import resource
+    import select
+    import signal
+    import traceback
+
+    limit = address_space_bytes() + extra_bytes
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        status = "other: no result"
+        try:
+            os.close(read_end)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            from omnicodec.errors import OmnicodecError
+
+            try:
+                fn()
+                status = "ok"
+            except OmnicodecError as exc:
+                status = f"omnicodec: {type(exc).__name__}"
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails the test
+                status = f"other: {type(exc).__name__}: {str(exc)[:300]}\n{traceback.format_exc()[-1500:]}"
+            os.write(write_end, status.encode("utf-8", "replace")[:4000])
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], seconds)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "timeout"
+        chunks = []
+        while chunk := os.read(read_end, 4096):
+            chunks.append(chunk)
+        _, wait_status = os.waitpid(pid, 0)
+        if os.WIFSIGNALED(wait_status):
+            return f"signal {os.WTERMSIG(wait_status)}"
+        return b"".join(chunks).decode() or "other: the child wrote nothing"
+    finally:
+        os.close(read_end)

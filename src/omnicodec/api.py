@@ -20,7 +20,7 @@ from .errors import (
     UnsupportedVersionError,
     WeightsMismatchError,
 )
-from .fileio import atomic_write_bytes, check_output
+from .fileio import atomic_write_bytes, check_not_same_file, check_output
 
 MAX_PIXELS = 1 << 28  # refuse declared image sizes beyond 268 megapixels
 
@@ -158,8 +158,7 @@ def compress_file(
     input, output = Path(input), Path(output)
     check_output(output, force or overwrite)
     device = check_device(device)
-    if input.exists() and output.exists() and input.resolve() == output.resolve():
-        raise InputError("input and output are the same file")
+    check_not_same_file(input, output)
     if not input.exists():
         raise InputError(f"{input}: no such file")
     media = "video" if is_video_path(input) else "speech" if is_speech_path(input) else "image"
@@ -234,7 +233,9 @@ def _check_header(header: dict) -> str:
 def _check_image_header(header: dict) -> None:
     try:
         shapes, side = header["shapes"], header["side_info"]
-        h, w = int(header["media"]["height"]), int(header["media"]["width"])
+        h, w = header["media"]["height"], header["media"]["width"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (h, w)):
+            raise TypeError("the image size is not a pair of integers")
         if not isinstance(shapes, dict) or not isinstance(side, dict):
             raise TypeError("wrong field types")
         for shape in shapes.values():
@@ -300,6 +301,7 @@ def decompress_file(
     device = check_device(device)
     if not input.is_file():
         raise InputError(f"{input}: no such file" if not input.exists() else f"{input} is not a file")
+    check_not_same_file(input, output)  # before anything is decoded or written
     reader = ContainerReader(input)
     try:
         kind = _check_header(reader.header)

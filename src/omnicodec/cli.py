@@ -57,7 +57,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
         elif media.get("type") == "speech" and "end" in parsed.chunks:
             samples = int.from_bytes(parsed.chunks["end"], "little")
             print(f"{samples / 16000:.2f} s of audio; kbit/s (whole file): {8 * size / max(samples / 16000, 1e-9) / 1000:.2f}")
-    except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError):
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError):
         pass  # a header this loose was checked by nothing else; print what we could
 
 

@@ -1,23 +1,41 @@
-"""Atomic file output: write to a temporary file next to the target, then rename.
+"""The one atomic writer: every output goes to a temporary file (or folder) beside its target,
+then is renamed into place, so a crash or an error half-way leaves the target as it was.
 
-A crash or an error half-way leaves the target untouched (and no temporary file behind).
+- Permissions: a temporary file is created with ``os.open(..., 0o666)`` and a temporary
+  folder with ``os.mkdir(..., 0o777)``, so the kernel applies the process umask exactly as
+  for a plain ``open(path, "w")`` / ``mkdir``. The umask is never read or changed (changing
+  it is process-wide and races with other threads).
+- Leftovers: temporary names are ``.NAME.omc-tmp-PID-RANDOM`` (``-old-`` for a folder being
+  replaced). A process killed with ``kill -9`` cannot clean up, so before writing ``NAME`` we
+  remove the leftovers of ``NAME`` whose process is gone; a rerun removes its own leftovers.
+- Folders of video frames carry a manifest (:data:`FRAME_MANIFEST`) naming the files written.
+  A folder is replaced only if it is empty or such a previous output holding nothing else,
+  and the replacement is one atomic exchange (``renameat2(RENAME_EXCHANGE)`` on Linux), so a
+  kill at any moment leaves either the old or the new folder complete at the target path.
 """
 
 from __future__ import annotations
 
+import errno
+import json
 import os
-import tempfile
+import re
+import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import OutputExistsError
+from .errors import InputError, OutputExistsError
+
+FRAME_MANIFEST = ".omnicodec-frames.json"
+_LEFTOVER = re.compile(r"\.omc-(?:tmp|old)-(\d+)-[0-9a-f]+(?:\.[A-Za-z0-9]+)?")
 
 
 def check_output(path: str | Path, force: bool, allow_dir: bool = False) -> Path:
     """Refuse to overwrite an existing ``path`` unless ``force``; refuse directories unless
-    ``allow_dir`` (a folder of video frames is itself the output)."""
+    ``allow_dir`` (a folder of video frames is itself the output, see :func:`check_frame_folder`)."""
     path = Path(path)
     if path.is_dir() and not allow_dir:
         raise OutputExistsError(f"{path} is a directory")
@@ -29,18 +47,106 @@ def check_output(path: str | Path, force: bool, allow_dir: bool = False) -> Path
     return path
 
 
+def check_not_same_file(input: str | Path, output: str | Path) -> None:
+    """Refuse an output that is the input itself: the same path, a symbolic link to it, a hard
+    link to it, or a folder that contains it."""
+    input, output = Path(input), Path(output)
+    if not output.exists() or not input.exists():
+        return
+    if os.path.samefile(input, output):  # same device and inode: catches symlinks and hard links
+        raise InputError(f"input {input} and output {output} are the same file")
+    if output.is_dir() and Path(os.path.realpath(input)).is_relative_to(os.path.realpath(output)):
+        raise InputError(f"output folder {output} contains the input {input}")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_leftovers(path: str | Path) -> list[Path]:
+    """Remove the temporary files and folders of ``path`` left by processes that no longer run."""
+    path = Path(path)
+    prefix, removed = f".{path.name}.omc-", []
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        match = _LEFTOVER.fullmatch(name[len(path.name) + 1 :])
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        leftover = path.parent / name
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
+def _temp_name(path: Path, kind: str = "tmp", suffix: str = "") -> Path:
+    return path.parent / f".{path.name}.omc-{kind}-{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+
+
+def make_temp_file(path: str | Path, suffix: str = "") -> tuple[int, Path]:
+    """Create an empty temporary file beside ``path`` with the permissions a plain write would
+    give it; returns ``(open descriptor, temporary path)``."""
+    path = Path(path)
+    remove_leftovers(path)
+    while True:
+        tmp = _temp_name(path, suffix=suffix)
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def make_temp_dir(path: str | Path) -> Path:
+    """Create an empty temporary folder beside ``path`` (permissions as a plain ``mkdir``)."""
+    path = Path(path)
+    remove_leftovers(path)
+    while True:
+        tmp = _temp_name(path)
+        try:
+            os.mkdir(tmp, 0o777)
+            return tmp
+        except FileExistsError:
+            continue
+
+
+def commit_file(tmp: str | Path, path: str | Path) -> None:
+    """Flush ``tmp`` to disk and rename it onto ``path`` (atomic on POSIX)."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
 @contextmanager
 def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
     """Yield a binary file; on success it replaces ``path``, on error it disappears."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = make_temp_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -49,7 +155,85 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         f.write(data)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+# --- folders of frames -------------------------------------------------------------------------
+
+
+def check_frame_folder(path: str | Path) -> None:
+    """Refuse to replace ``path`` unless it is absent, an empty folder, or a previous frame
+    output of omnicodec holding only the files its manifest lists."""
+    path = Path(path)
+    if path.is_symlink():
+        raise OutputExistsError(f"{path} is a symbolic link; give the frame folder itself")
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise OutputExistsError(f"{path} is a file, not a folder of frames")
+    names = set(os.listdir(path))
+    if not names:
+        return
+    written = _manifest_files(path)
+    if written is None:
+        raise OutputExistsError(
+            f"{path} is a folder omnicodec did not write; it is not replaced, even with --force "
+            "(give a new or empty folder)"
+        )
+    foreign = sorted(names - written - {FRAME_MANIFEST})
+    if foreign:
+        raise OutputExistsError(
+            f"{path} holds files omnicodec did not write ({', '.join(foreign[:3])}); it is not replaced"
+        )
+
+
+def _manifest_files(folder: Path) -> set[str] | None:
+    try:
+        manifest = json.loads((folder / FRAME_MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+        if manifest.get("format") != "omnicodec-frames" or not all(isinstance(f, str) for f in files):
+            return None
+        return set(files)
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+
+
+def write_frame_manifest(folder: str | Path, files: list[str], info: dict) -> None:
+    """Mark ``folder`` as a frame output of omnicodec (so ``--force`` may replace it later)."""
+    data = {"format": "omnicodec-frames", "files": list(files), **info}
+    with open(Path(folder) / FRAME_MANIFEST, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2``); False where the system cannot."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # file system or kernel without it
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def commit_dir(tmp: str | Path, path: str | Path) -> None:
+    """Move the finished folder ``tmp`` to ``path``, replacing a previous folder (already checked
+    with :func:`check_frame_folder`) atomically, then remove the old one."""
+    tmp, path = Path(tmp), Path(path)
+    if not path.exists():
+        os.rename(tmp, path)
+        return
+    check_frame_folder(path)  # still ours (it may have changed since the first check)
+    if _exchange(tmp, path):
+        shutil.rmtree(tmp)  # now the old folder
+        return
+    old = _temp_name(path, "old")  # fallback: two renames; the old folder survives under `old`
+    os.rename(path, old)
+    os.rename(tmp, path)
+    shutil.rmtree(old)

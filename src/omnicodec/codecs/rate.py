@@ -12,6 +12,9 @@ import torch
 
 from ..layers.gain import GainUnits, check_quality
 
+LEVELS = (0, 64)  # allowed config values: 0 is a fixed-rate codec, else the number of quality levels
+QUALITIES = (1.0, 64.0)
+
 
 class VariableRate:
     gains: GainUnits | None

@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,12 +49,15 @@ from ..errors import (
     TruncatedFileError,
     UnsupportedVersionError,
 )
+from ..fileio import commit_file, make_temp_file
 
 MAGIC = b"\x89OMC"
 FORMAT_VERSION = 1
 _PREAMBLE = struct.Struct("<4sHI")
 _U32 = struct.Struct("<I")
 MAX_HEADER_BYTES = 1 << 20  # a header is a few hundred bytes; refuse absurd declarations
+MAX_HEADER_DEPTH = 16  # objects and arrays nested deeper than this are not ours
+MAX_NUMBER_CHARS = 40  # longer numbers are not ours (and 4,300+ digits make int() raise)
 
 
 @dataclass
@@ -140,9 +143,65 @@ def _read_header(src: _Source) -> dict:
     (crc,) = _U32.unpack(src.read(_U32.size, "the header checksum"))
     if zlib.crc32(raw) != crc:
         raise CorruptFileError("file header is corrupt (CRC32 mismatch)")
+    return parse_header(raw)
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of ``[`` / ``{`` outside strings (checked before ``json`` recurses)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_HEADER_DEPTH:
+                break
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number of {len(text)} digits")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text) if len(text) <= MAX_NUMBER_CHARS else math.inf
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]}{'…' if len(text) > 20 else ''} is out of range")
+    return value
+
+
+def _parse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_header(raw: bytes) -> dict:
+    """Parse header bytes into a JSON object, refusing anything omnicodec's writer cannot produce
+    (too long, nested deeper than :data:`MAX_HEADER_DEPTH`, NaN / Infinity, numbers of more than
+    :data:`MAX_NUMBER_CHARS` characters) with a :class:`CorruptFileError`, never another exception."""
+    if len(raw) > MAX_HEADER_BYTES:
+        raise CorruptFileError(f"file header of {len(raw)} bytes exceeds {MAX_HEADER_BYTES}")
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:  # CRC passed: written wrongly
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:  # CRC passed: written wrongly
+        raise CorruptFileError(f"file header is not UTF-8 text: {exc}") from exc
+    if _nesting_depth(text) > MAX_HEADER_DEPTH:
+        raise CorruptFileError(f"file header is nested more than {MAX_HEADER_DEPTH} levels deep")
+    try:
+        header = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+    except (ValueError, RecursionError, MemoryError) as exc:  # JSONDecodeError is a ValueError
         raise CorruptFileError(f"file header is not valid JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise CorruptFileError("file header is not a JSON object")
@@ -235,10 +294,11 @@ class ContainerWriter:
 
     def __init__(self, path: str | Path, header: dict) -> None:
         self.path = Path(path)
-        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        head = _header_bytes(header)
+        fd, self._tmp = make_temp_file(self.path)
         self._f = os.fdopen(fd, "wb")
         self._crc, self.size, self._names = 0, 0, set()
-        self._write(_header_bytes(header))
+        self._write(head)
 
     def _write(self, data: bytes) -> None:
         self._f.write(data)
@@ -256,15 +316,12 @@ class ContainerWriter:
         self._f.write(_U32.pack(self._crc))
         self.size += _U32.size
         self._f.close()
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(self._tmp, 0o666 & ~mask)
-        os.replace(self._tmp, self.path)
+        commit_file(self._tmp, self.path)
         return self.size
 
     def abort(self) -> None:
         self._f.close()
-        Path(self._tmp).unlink(missing_ok=True)
+        self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> ContainerWriter:
         return self

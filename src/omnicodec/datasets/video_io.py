@@ -4,7 +4,9 @@ MP4 (or any container ffmpeg reads) through ``ffmpeg`` when it is installed.
 Y4M frames are converted from and to limited-range BT.601 Y'CbCr (the convention of the Xiph
 test sequences); odd sizes use rounded-up chroma planes. Frames are read and written one at
 a time; declared sizes are checked against the file before anything large is allocated.
-Writers are atomic: a temporary file (or folder) is renamed into place when complete.
+Writers are atomic: a temporary file (or folder) is renamed into place when complete
+(:mod:`omnicodec.fileio`); a frame folder is marked with a manifest, and only such a folder
+(or an empty one) is ever replaced.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import InputError
+from ..errors import InputError, OutputExistsError
+from ..fileio import check_frame_folder, commit_dir, commit_file, make_temp_dir, make_temp_file, write_frame_manifest
 
 MAX_FRAME_PIXELS = 1 << 26
 Y4M_8BIT_420 = ("420", "420jpeg", "420paldv", "420mpeg2")  # C420p10 and the like are deeper
@@ -226,19 +229,20 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: tuple[int, int] = (25, 1)) -> None:
-        import tempfile
-
-        self.path, self.width, self.height, self.fps = Path(path), int(width), int(height), tuple(fps)
+        # an absolute, normalised path: "." or "dir/.." name a folder, not an empty file name
+        self.path = Path(os.path.abspath(path))
+        self.width, self.height, self.fps = int(width), int(height), tuple(fps)
         self.kind = {".y4m": "y4m", ".mp4": "mp4"}.get(self.path.suffix.lower(), "png")
         if self.path.suffix.lower() in VIDEO_FILE_SUFFIXES and self.kind == "png":
             raise InputError(f"cannot write {self.path.suffix} video; use .y4m, .mp4 or a folder name for PNG frames")
         self.count = 0
-        parent = self.path.parent
         if self.kind == "png":
-            self._tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}.", suffix=".tmp"))
+            check_frame_folder(self.path)  # never replace a folder we did not write
+            self._tmp = make_temp_dir(self.path)
+        elif self.path.is_dir():
+            raise OutputExistsError(f"{self.path} is a folder; a {self.path.suffix} video is a file")
         else:
-            fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{self.path.name}.", suffix=f".tmp{self.path.suffix}")
-            self._tmp = Path(tmp)
+            fd, self._tmp = make_temp_file(self.path, suffix=self.path.suffix)
             if self.kind == "y4m":
                 self._f = os.fdopen(fd, "wb")
                 self._f.write(f"YUV4MPEG2 W{width} H{height} F{fps[0]}:{fps[1]} Ip A1:1 C420jpeg\n".encode())
@@ -277,8 +281,6 @@ class VideoWriter:
             self._proc.stdin.write(frame.tobytes())
 
     def commit(self) -> None:
-        import shutil
-
         if self.kind == "y4m":
             self._f.close()
         elif self.kind == "mp4":
@@ -286,9 +288,13 @@ class VideoWriter:
             if self._proc.wait() != 0:
                 self._tmp.unlink(missing_ok=True)
                 raise InputError("ffmpeg failed to write the MP4 file")
-        if self.kind == "png" and self.path.exists():
-            shutil.rmtree(self.path) if self.path.is_dir() else self.path.unlink()
-        os.replace(self._tmp, self.path)
+        if self.kind == "png":
+            files = [f"frame_{i:05d}.png" for i in range(1, self.count + 1)]
+            info = {"frames": self.count, "width": self.width, "height": self.height, "fps": list(self.fps)}
+            write_frame_manifest(self._tmp, files, info)
+            commit_dir(self._tmp, self.path)
+        else:
+            commit_file(self._tmp, self.path)
 
     def abort(self) -> None:
         import shutil

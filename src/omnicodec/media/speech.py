@@ -21,6 +21,7 @@ import torch
 from ..coding import Bitstream
 from ..coding.container import ContainerReader, ContainerWriter
 from ..errors import CorruptFileError, InputError, OmnicodecError
+from ..fileio import commit_file, make_temp_file
 
 RATE = 16000
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -144,7 +145,6 @@ def check_speech_output(path) -> tuple[str, str]:
 def decompress_speech(model, reader: ContainerReader, output, sample_rate: int | None, progress: bool) -> tuple[int, int]:
     """Decode chunk by chunk into ``output``; returns (samples written, sample rate)."""
     import os
-    import tempfile
 
     import soundfile as sf
     import soxr
@@ -165,7 +165,7 @@ def decompress_speech(model, reader: ContainerReader, output, sample_rate: int |
     if "entropy_params" in side:
         chunk_info["entropy_params"] = side["entropy_params"]
     output = Path(output)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=output.suffix)
+    fd, tmp = make_temp_file(output, suffix=output.suffix)  # permissions of a plain write
     os.close(fd)
     resampler = soxr.ResampleStream(RATE, rate, 1, dtype="float32", quality="VHQ") if rate != RATE else None
     written, total = 0, None
@@ -185,12 +185,15 @@ def decompress_speech(model, reader: ContainerReader, output, sample_rate: int |
                 written += audio.size
 
             k, reference, window = 0, None, []  # the latents of the last three chunks
+            # read to the end of the file: the reader checks the file CRC after the last chunk
             for name, payload in reader.chunks():
+                if total is not None:
+                    raise CorruptFileError(f"the file holds a chunk {name!r} after its end chunk")
                 if name == "end":
                     if len(payload) != _END.size:
                         raise CorruptFileError("the end chunk is malformed")
                     (total,) = _END.unpack(payload)
-                    break
+                    continue
                 if name != f"chunk-{k}":
                     raise CorruptFileError(f"expected audio chunk {k}, found {name!r}")
                 try:
@@ -209,7 +212,7 @@ def decompress_speech(model, reader: ContainerReader, output, sample_rate: int |
                 emit(window[-2] if len(window) >= 2 else None, window[-1], None, k - 1, final=True)
             elif resampler is not None:
                 out.write(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-        os.replace(tmp, output)
+        commit_file(tmp, output)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

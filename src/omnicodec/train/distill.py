@@ -25,6 +25,7 @@ from torch import nn
 from ..codecs import create_codec
 from ..codecs.image.padding import pad_to_multiple
 from ..errors import TrainingDivergedError
+from .checkpoint import load_checkpoint
 from .lit import schedule_length, warmup_cosine
 from .losses import image_rd_loss
 
@@ -37,7 +38,7 @@ def load_teacher(codec_id: str, config: dict, weights: str | None) -> nn.Module:
     if weights is None:
         return create_codec(codec_id, config)
     if str(weights).endswith(".ckpt"):
-        state = torch.load(weights, map_location="cpu", weights_only=False)
+        state = load_checkpoint(weights, "teacher checkpoint")  # weights_only: no code from the file
         codec = create_codec(codec_id, config)
         codec.load_state_dict({k[len("codec.") :]: v for k, v in state["state_dict"].items() if k.startswith("codec.")})
         return codec

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from ..codecs import create_codec
 from ..errors import WeightsError
 from ..zoo import save_weights
+from ..zoo.format import build_codec
+from .checkpoint import load_checkpoint
 
 
 def export_checkpoint(
@@ -21,16 +20,14 @@ def export_checkpoint(
     extra: dict | None = None,
 ) -> Path:
     checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise WeightsError(f"checkpoint {checkpoint} does not exist")
+    state = load_checkpoint(checkpoint)  # no pickle code from the user's file
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         hp = state["hyper_parameters"]
         if "student_id" in hp:  # a distillation run: export its student
             codec_id, config, prefix = hp["student_id"], hp.get("student_config") or {}, "student."
         else:
             codec_id, config, prefix = hp["codec_id"], hp.get("codec_config") or {}, "codec."
-        codec = create_codec(codec_id, config)
+        codec = build_codec(codec_id, config, checkpoint)  # config checked before anything is built
         codec.load_state_dict({k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)})
     except (RuntimeError, KeyError, TypeError, OSError, EOFError) as exc:
         raise WeightsError(f"cannot load checkpoint {checkpoint}: {exc}") from exc

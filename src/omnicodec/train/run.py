@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from .checkpoint import load_checkpoint
 from .data import ImageFolderDataModule
 from .distill import LitDistill
 from .lit import LitCodec
@@ -17,7 +18,7 @@ from .lit import LitCodec
 
 def init_from(module: L.LightningModule, checkpoint: str, skip_prefixes: tuple[str, ...] = ()) -> None:
     """Load a checkpoint's weights into ``module`` (fresh optimizers and schedule)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    state = load_checkpoint(checkpoint)["state_dict"]  # weights_only: no code from the file
     state = {k: v for k, v in state.items() if not k.startswith(skip_prefixes)}
     missing, unexpected = module.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith(skip_prefixes)]

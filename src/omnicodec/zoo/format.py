@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from ..codecs import Codec, create_codec
+from ..codecs import Codec, get_codec_class
 from ..errors import WeightsError
 from ..fileio import atomic_write_bytes
 
@@ -99,17 +99,33 @@ def read_entry(entry_path: str | Path) -> dict:
         entry = json.loads(entry_path.read_text())
     except FileNotFoundError:
         raise WeightsError(f"weights entry {entry_path} does not exist") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError, MemoryError) as exc:
         raise WeightsError(f"cannot read weights entry {entry_path}: {exc}") from exc
     if not isinstance(entry, dict) or entry.get("format") != FORMAT_NAME:
         raise WeightsError(f"{entry_path} is not an omnicodec weights entry")
-    if entry.get("version", 0) > FORMAT_VERSION:
+    version = entry.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise WeightsError(f"{entry_path}: the format version {version!r} is not an integer")
+    if version > FORMAT_VERSION:
         raise WeightsError(f"{entry_path} uses weights format {entry['version']}; upgrade omnicodec")
     for key in ("codec_id", "config", "quality", "weights_file", "sha256"):
         if key not in entry:
             raise WeightsError(f"{entry_path} lacks the field {key!r}")
     entry["_path"] = str(entry_path)
     return entry
+
+
+def build_codec(codec_id: object, config: object, source: str | Path) -> Codec:
+    """Build a codec from an id and config read from a file, after checking the config against
+    the codec's allowed ranges (nothing is allocated for a config that declares absurd sizes)."""
+    if not isinstance(codec_id, str):
+        raise WeightsError(f"{source}: the codec id {codec_id!r} is not a string")
+    cls = get_codec_class(codec_id)  # UnknownCodecError names the registered ids
+    config = cls.validate_config({} if config is None else config)
+    try:
+        return cls.from_config(config)
+    except (TypeError, ValueError, ZeroDivisionError, RuntimeError) as exc:
+        raise WeightsError(f"{source}: the {codec_id} config {config} does not build a model ({exc})") from exc
 
 
 def load_entry(entry: dict, device: str | torch.device = "cpu", quality: float | None = None) -> Codec:
@@ -128,7 +144,7 @@ def load_entry(entry: dict, device: str | torch.device = "cpu", quality: float |
         state = load_file(str(tensor_path))
     except (SafetensorError, OSError) as exc:
         raise WeightsError(f"cannot read {tensor_path}: {exc}") from exc
-    codec = create_codec(entry["codec_id"], entry["config"])
+    codec = build_codec(entry["codec_id"], entry["config"], tensor_path)
     params = {n for n, _ in codec.named_parameters()}
     state = {k: (v.float() if k in params else v) for k, v in state.items()}
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from torch import nn
 
 from ...layers import ResidualBlock
+from ..base import CHANNELS, MAX_CHANNELS
 from ..registry import register_codec
 from .base import LatentImageCodec
 from .feds_teacher import SubPixelConv, channelwise_hyperprior, down, up
@@ -37,6 +38,10 @@ class FEDSStudent(LatentImageCodec):
             SubPixelConv(N, 3),
         )
         self.latent = channelwise_hyperprior(M, self.hyper_channels, self.context_hidden)
+
+    @classmethod
+    def config_ranges(cls) -> dict:
+        return {"N": CHANNELS, "M": (32, MAX_CHANNELS), "hyper_channels": CHANNELS, "context_hidden": CHANNELS}
 
     def config(self) -> dict:
         return {"N": self.N, "M": self.M, "hyper_channels": self.hyper_channels, "context_hidden": self.context_hidden}

@@ -19,6 +19,7 @@ from torch import nn
 
 from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, equal_slices, hyper_transforms
 from ...layers import RSTB, ResidualBlock
+from ..base import CHANNELS, MAX_CHANNELS
 from ..registry import register_codec
 from .base import LatentImageCodec
 
@@ -75,6 +76,11 @@ class FEDSTeacher(LatentImageCodec):
             SubPixelConv(N, 3),
         )
         self.latent = channelwise_hyperprior(M, self.hyper_channels, self.context_hidden)
+
+    @classmethod
+    def config_ranges(cls) -> dict:
+        return {"N": CHANNELS, "M": (32, MAX_CHANNELS), "hyper_channels": CHANNELS, "context_hidden": CHANNELS,
+                "depth": (0, 8), "heads": (1, 64), "window": (1, 64)}
 
     def config(self) -> dict:
         return {

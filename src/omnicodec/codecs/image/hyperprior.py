@@ -16,6 +16,8 @@ from torch import nn
 
 from ...entropy_models import MeanScaleHyperprior
 from ...layers import GDN, GainUnits, conv, deconv
+from ..base import CHANNELS
+from ..rate import LEVELS, QUALITIES
 from ..registry import register_codec
 from .base import STRIDE, LatentImageCodec
 
@@ -49,6 +51,10 @@ class HyperpriorImageCodec(LatentImageCodec):
             conv(M * 3 // 2, 2 * M, kernel_size=3, stride=1),
         )
         self.latent = MeanScaleHyperprior(h_a, h_s, z_channels=N, y_channels=M)
+
+    @classmethod
+    def config_ranges(cls) -> dict:
+        return {"N": CHANNELS, "M": CHANNELS, "levels": LEVELS, "default_quality": QUALITIES}
 
     def config(self) -> dict:
         if not self.levels:

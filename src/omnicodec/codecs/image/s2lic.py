@@ -32,6 +32,7 @@ from torch import nn
 from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, equal_slices
 from ...entropy_models.attention import ACGCContext
 from ...layers import RSTB, EnhancementModule
+from ..base import CHANNELS
 from ..registry import register_codec
 from .base import LatentImageCodec
 
@@ -105,6 +106,11 @@ class S2LIC(LatentImageCodec):
 
     def synthesis(self, y_hat):
         return self.enhancement.inverse(self.g_s(y_hat))
+
+    @classmethod
+    def config_ranges(cls) -> dict:
+        return {"N": CHANNELS, "M": CHANNELS, "hyper_channels": CHANNELS, "slice_channels": CHANNELS,
+                "depths": (0, 8), "heads": (1, 64), "window": (1, 64), "context_dim": CHANNELS, "couplings": (0, 8)}
 
     def config(self) -> dict:
         return {

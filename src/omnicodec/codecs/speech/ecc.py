@@ -32,7 +32,7 @@ from torch import nn
 from ...coding import Bitstream
 from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, hyper_transforms
 from ...entropy_models.exact import ACT_BITS, ExactNetwork
-from ..base import Codec, CodecOutput
+from ..base import CHANNELS, Codec, CodecOutput
 from ..registry import register_codec
 
 HOP = 160  # samples per latent frame at 16 kHz
@@ -121,6 +121,11 @@ class ECC(Codec):
         self.latent = HyperpriorLatentCodec(
             h_a, h_s, self.N, y_codec, skip_threshold=self.skip_threshold, temporal_prior=TemporalSummary(self.M, self.M)
         )
+
+    @classmethod
+    def config_ranges(cls) -> dict:
+        return {"channels": CHANNELS, "M": CHANNELS, "N": CHANNELS, "slices": CHANNELS,
+                "skip_threshold": (0.0, 1000.0), "chunk_frames": (4, 1 << 16), "context_frames": (0, 1024)}
 
     def config(self) -> dict:
         return {

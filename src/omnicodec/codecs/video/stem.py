@@ -38,9 +38,9 @@ from ...entropy_models import (
 )
 from ...errors import CorruptFileError
 from ...layers import GDN, GainUnits, conv, deconv
-from ..base import Codec, CodecOutput
+from ..base import CHANNELS, Codec, CodecOutput
 from ..image.padding import crop, pad_to_multiple
-from ..rate import VariableRate
+from ..rate import LEVELS, QUALITIES, VariableRate
 from ..registry import register_codec
 
 INTRA_PRIORS = ("checkerboard", "mean-scale")
@@ -75,6 +75,10 @@ class STEMVideoCodec(VariableRate, Codec):
         else:  # the image model's latent codec, layer for layer
             self.intra = MeanScaleHyperprior(*hyper_transforms(M, N, 2 * M), z_channels=N, y_channels=M)
         self.inter = SpatiotemporalLatentCodec(M, N)
+
+    @classmethod
+    def config_ranges(cls) -> dict:
+        return {"N": CHANNELS, "M": CHANNELS, "intra_period": (1, 1 << 20), "levels": LEVELS, "default_quality": QUALITIES}
 
     def config(self) -> dict:
         config = {"N": self.N, "M": self.M, "intra_period": self.intra_period, "residual": self.residual}
