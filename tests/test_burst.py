@@ -92,30 +92,35 @@ def test_pack_layout_and_budget(pack, shared_data, tmp_path):
     assert (foreign / "keep.txt").read_text() == "mine"
 
 
-def test_resident_image_batches_are_flipped_crops_of_the_pack(pack):
+def test_resident_image_batches_are_flipped_crops_of_the_pack(tmp_path):
     from omnicodec.train.resident import PackedImageDataModule
 
-    data = PackedImageDataModule(str(pack), crop=32, batch_size=16, channels_last=True, seed=1)
+    rng = np.random.default_rng(0)
+    for k in range(3):  # noise: every 8x8 window (and its flips) is unique
+        _png(tmp_path / "images" / f"{k}.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    data = PackedImageDataModule(str(tmp_path), crop=8, batch_size=32, channels_last=True, seed=1)
     data.setup()
-    images = data.images  # [N, 3, 64, 64] uint8
+    images = data.images  # [3, 3, 16, 16] uint8
     batch = next(iter(data.train_dataloader()))
-    assert batch.shape == (16, 3, 32, 32) and batch.dtype == torch.float32
+    assert batch.shape == (32, 3, 8, 8) and batch.dtype == torch.float32
     assert batch.is_contiguous(memory_format=torch.channels_last)
-    found_flip = set()
+    found = set()
     for x in (batch * 255).round().to(torch.uint8):
         match = None
-        for img in images:
+        for k, img in enumerate(images):
             for fh in (False, True):
                 for fv in (False, True):
                     view = img.flip(-1) if fh else img
                     view = view.flip(-2) if fv else view
-                    windows = view.unfold(1, 32, 1).unfold(2, 32, 1)  # [3, 33, 33, 32, 32]
-                    hit = (windows == x[:, None, None]).flatten(3).all(-1).all(0)
-                    if hit.any():
-                        match = (fh, fv)
+                    windows = view.unfold(1, 8, 1).unfold(2, 8, 1)  # [3, 9, 9, 8, 8]
+                    hit = (windows == x[:, None, None]).flatten(3).all(-1).all(0).nonzero()
+                    if len(hit):
+                        match = (k, fh, fv, *hit[0].tolist())
         assert match is not None, "a sample is not a (flipped) window of a packed crop"
-        found_flip.add(match)
-    assert len(found_flip) > 1  # flips happen
+        found.add(match)
+    assert {m[0] for m in found} == {0, 1, 2}  # every crop drawn
+    assert {m[1:3] for m in found} == {(False, False), (False, True), (True, False), (True, True)}  # every flip
+    assert len({m[3:] for m in found}) > 8  # many offsets
     assert not torch.equal(batch, next(iter(data.train_dataloader())))
 
 
