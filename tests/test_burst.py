@@ -221,7 +221,7 @@ def test_burst_run_on_cpu_gives_loadable_weights_and_eval_json(pack, tmp_path):
     from omnicodec.codecs import create_codec
     from omnicodec.zoo import load_file_entry, save_weights
 
-    torch.manual_seed(0)
+    torch.manual_seed(123)  # not the run's seed, so a fresh initialisation differs from these weights
     init = save_weights(create_codec("image/hyperprior", {"N": 16, "M": 24}), tmp_path / "init", "tiny", 3,
                         extra={"lambda": 0.013})
     plan = [{"name": "image", "config": "configs/image/hyperprior-tiny.yaml", "init": str(init), "share": 1.0,
@@ -250,9 +250,9 @@ def test_burst_run_on_cpu_gives_loadable_weights_and_eval_json(pack, tmp_path):
     back = tmp_path / "back"
     codec = load_file_entry(back / "weights" / "image-burst.json")
     assert codec.codec_id == "image/hyperprior" and codec.config() == {"N": 16, "M": 24}
-    trained = dict(codec.named_parameters())
-    start = dict(load_file_entry(init).named_parameters())
-    assert any(not torch.equal(trained[k], start[k]) for k in start)  # it trained, from those weights
+    start = load_file_entry(init)
+    moved = (codec.g_s[0].weight - start.g_s[0].weight).abs()
+    assert 0 < moved.max() < 0.05  # it trained, from those weights (not from a fresh initialisation)
     for name in ("eval-before.json", "eval-after.json"):
         results = json.loads((back / name).read_text())["results"]
         assert results["items"] == [1.0] and results["bpp"][0] > 0 and np.isfinite(results["psnr-rgb"][0])

@@ -1,7 +1,7 @@
 """A GPU training burst in one command: pack the data here, run the rotation there.
 
     python -m omnicodec.train.burst pack [--data ../shared/data] [--out .burst-data]   # here, once
-    python -m omnicodec.train.burst run --pack .burst-data --wheels .whl --out $OUT [--budget 510]
+    python -m omnicodec.train.burst run --pack .burst-data --wheels .whl --out $OUT [--budget 480]
 
 ``run`` installs the wheels of ``--wheels`` (no network) into a private folder, then trains a
 rotation of models (:data:`DEFAULT_PLAN`: image → speech → video), each from its latest committed
@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--pack", default=str(REPO / ".burst-data"))
     r.add_argument("--wheels", default=str(REPO / ".whl"))
     r.add_argument("--out", required=True)
-    r.add_argument("--budget", type=float, default=510, help="wall-clock seconds for the whole run (default 510)")
+    r.add_argument("--budget", type=float, default=480, help="wall-clock seconds for the whole run (default 480)")
     r.add_argument("--reserve", type=float, default=200,
                    help="seconds of the budget kept for start-up, export, evaluation and the cross-device check")
     r.add_argument("--plan", help="a JSON plan instead of the default rotation")
@@ -428,6 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--log-every", type=int, default=50, help="log and check the loss every N steps")
     r.add_argument("--eval-limit", type=int, help="evaluate and cross-check only the first N test items")
     r.add_argument("--force", action="store_true", help="write into a non-empty output folder")
+    e = sub.add_parser("evaluate", help="evaluate exported weights from real files (e.g. returned ones, on the CPU)")
+    e.add_argument("weights", help="the .json entry of exported weights")
+    e.add_argument("--data", required=True, help="test folder: Kodak-style images, recordings or video sequences")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--limit", type=int)
+    e.add_argument("--out", help="write the results JSON here as well")
     f = sub.add_parser("fit", help="(internal) one model's training in its own process")
     f.add_argument("--checkpoint", required=True)
     f.add_argument("--stats", required=True)
@@ -450,6 +456,14 @@ def main(argv: list[str] | None = None) -> int:
             if total > args.tree_mib * MIB:
                 raise InputError(f"the travelling tree is {total / MIB:.1f} MiB, over {args.tree_mib:g} MiB; "
                                  "pack less (--max-mib) or carry fewer wheels")
+        elif args.command == "evaluate":
+            from ..eval.weights import evaluate_weights
+
+            result = evaluate_weights(args.weights, args.data, args.device, limit=args.limit)
+            if args.out:
+                result.save_json(args.out)
+            print(json.dumps(result.to_dict(), indent=2))
+            print("evaluate: " + " ".join(f"{k}={v[0]:.4f}" for k, v in result.results.items()))
         elif args.command == "fit":
             fit(rest, args.init, not args.partial_init, Path(args.checkpoint), Path(args.stats), args.compile)
         else:
