@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -298,8 +299,11 @@ def _evaluate(weights: Path, dataset: Path, device: str, log, name: str, limit: 
 def _cross_device(weights: Path, kodak: Path, cuda: bool, limit: int | None, log) -> str:
     cmd = [sys.executable, str(REPO / "benchmarks" / "cross_device.py"), "--data", str(kodak), "--weights", str(weights),
            "--a", "cuda" if cuda else "cpu", "--b", "cpu"] + (["--limit", str(limit)] if limit else [])
-    done = subprocess.run(cmd, capture_output=True, text=True, env=_child_env(), cwd=REPO, timeout=300)
-    text = done.stdout + done.stderr
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=_child_env(), cwd=REPO, timeout=300)
+        text = done.stdout + done.stderr
+    except subprocess.TimeoutExpired as exc:
+        text = f"{exc.stdout or ''}\ncross_device: timed out after 300 s\n"
     last = next((line for line in reversed(text.splitlines()) if line.startswith("cross_device:")), "cross_device: failed")
     log(last)
     return text
@@ -308,11 +312,8 @@ def _cross_device(weights: Path, kodak: Path, cuda: bool, limit: int | None, log
 def _tar(folder: Path, names: list[str], target: Path) -> int:
     with tarfile.open(target, "w") as tar:
         for name in names:
-            path = folder / name
-            if path.is_file():
-                tar.add(path, arcname=name)
-            elif path.is_dir():
-                tar.add(path, arcname=name)
+            if (folder / name).exists():
+                tar.add(folder / name, arcname=name)
     return target.stat().st_size
 
 
@@ -351,6 +352,10 @@ def run(
         later = sum(e.share for e in plan[i:])
         seconds = max(1.0, left * entry.share / later) if later else 0
         folder = work / entry.name
+        if folder.exists():  # a scratch folder of an earlier run: never mix its files into this one
+            if not (folder / "config.yaml").is_file():
+                raise InputError(f"{folder} exists and was not written by a burst; choose another --work folder")
+            shutil.rmtree(folder)
         record: dict = {"config": entry.config, "init": entry.init, "share": entry.share / total_share}
         summary["models"][entry.name] = record
         try:
@@ -380,9 +385,9 @@ def run(
                 text = _cross_device(exported, pack / "eval" / "kodak", cuda, eval_limit, log)
                 (out / "cross_device.txt").write_text(text)
                 record["cross_device"] = text.strip().splitlines()[-1] if text.strip() else ""
-        except OmnicodecError as exc:
-            record["error"] = str(exc)
-            log(str(exc))
+        except Exception as exc:  # one model's failure must not cost the others' results
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            log(f"[{entry.name}] failed: {record['error']}")
         size = _tar(folder, ["weights", "eval-before.json", "eval-after.json", "config.yaml", "stats.json",
                              "train.log", "logs"], out / f"{entry.name}.tar")
         if size > MAX_FILE_BYTES:  # keep the weights, drop the logs
