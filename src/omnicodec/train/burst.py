@@ -14,7 +14,8 @@ and the image model's GPU-encoded Kodak files are decoded on the CPU (``benchmar
 
 The output folder receives at most 8 files of at most 16 MiB: ``burst.json`` (the summary),
 ``burst.log``, ``cross_device.txt`` and one ``<model>.tar`` per model (float16 weights, eval
-JSON before/after, the derived config, Lightning's CSV log and the training log).
+JSON before/after, the derived config, Lightning's CSV log and the training log). Weights are
+named like those they started from (``image-hyperprior-q3``), or ``<model>-burst`` from scratch.
 
 A plan is a JSON list of entries like :class:`PlanEntry` (``--plan plan.json``); ``--split`` sets
 the shares of the default plan. To switch the image model to another config, edit its line in
@@ -361,17 +362,19 @@ def run(
         try:
             record["train"] = _train_one(entry, pack, folder, seconds, cuda, log_every, log)
             log(f"[{entry.name}] {record['train']['steps']} steps, {record['train']['samples_per_s']:.1f} samples/s")
-            quality = 1
+            # named like the weights it started from, so a gain is committed by copying both files over them
+            extra = {"burst": {"device": summary["device"], "steps": record["train"]["steps"],
+                               "seconds": record["train"]["seconds"], "batch_size": record["train"]["batch_size"],
+                               "from": entry.init, "config": entry.config}}
+            stem, quality = f"{entry.name}-burst", 1
             if entry.init:
                 from ..zoo import read_entry
 
-                quality = read_entry(REPO / entry.init)["quality"]
-            stem = entry.name + "-burst"
+                start = read_entry(REPO / entry.init)
+                stem, quality = Path(entry.init).stem, start["quality"]
+                extra["default"] = bool(start.get("default", False))
             exported = export_checkpoint(
-                folder / "last.ckpt", folder / "weights", name=stem, quality=quality, overwrite=True,
-                extra={"burst": {"device": summary["device"], "steps": record["train"]["steps"],
-                                 "seconds": record["train"]["seconds"], "batch_size": record["train"]["batch_size"],
-                                 "from": entry.init, "config": entry.config}},
+                folder / "last.ckpt", folder / "weights", name=stem, quality=quality, overwrite=True, extra=extra
             )
             record["weights"] = exported.name
             dataset = pack / entry.eval if entry.eval else None
