@@ -13,8 +13,7 @@ import torch
 from PIL import Image
 
 from conftest import FIXTURES, smooth_images
-from omnicodec import compress_file, decompress_file
-from omnicodec import fileio
+from omnicodec import compress_file, decompress_file, fileio
 from omnicodec.codecs import create_codec
 from omnicodec.datasets.video_io import VideoWriter
 from omnicodec.errors import InputError, OutputExistsError

@@ -4,6 +4,7 @@
     omnicodec train --config ... --data.train_dirs '[my/photos, more/photos]'  # your own data
     omnicodec train --config ... --resume runs/x/checkpoints/last.ckpt      # continue exactly
     omnicodec train --config ... --init runs/x/checkpoints/last.ckpt        # new run from its weights
+    omnicodec train --config ... --init src/omnicodec/zoo/weights/image-hyperprior-q3.json  # from shipped weights
     omnicodec train --config ... --trainer.strategy ddp --trainer.devices 2 # Lightning's DDP
 
 Configs under ``configs/`` name a ``model`` (``LitCodec`` or ``LitDistill``) and a ``data``
@@ -73,7 +74,13 @@ def _silence_lightning_tips() -> None:
 class OmnicodecCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--resume", default=None, help="checkpoint of this run to continue exactly")
-        parser.add_argument("--init", default=None, help="checkpoint whose weights start a new run")
+        parser.add_argument(
+            "--init", default=None, help="checkpoint (.ckpt) or exported weights (.json) whose weights start a new run"
+        )
+        parser.add_argument(
+            "--init_strict", type=bool, default=True,
+            help="with --init: refuse weights that lack some of the model's tensors (false: keep those as initialised)",
+        )
 
 
 def _output_dirs(trainer: L.Trainer) -> list[Path]:
@@ -124,7 +131,10 @@ def main(args: list[str] | None = None) -> None:
     created = _missing_roots(_output_dirs(cli.trainer))
     try:
         if init:
-            init_from(cli.model, init, skip_prefixes=("teacher.",))
+            missing = init_from(cli.model, init, skip_prefixes=("teacher.",), strict=cli.config.get("init_strict", True))
+            if missing:
+                print(f"omnicodec: {init} did not provide {len(missing)} tensors; they start as initialised: "
+                      + ", ".join(missing[:8]) + (" …" if len(missing) > 8 else ""), flush=True)
         cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume)
     except BaseException:
         if cli.trainer.global_step == 0:  # nothing trained: leave nothing behind

@@ -20,6 +20,7 @@ Checkpoints also carry the random generators' states, so a run resumed from any
 checkpoint draws the same quantisation noise as the uninterrupted run (the data side is
 handled by :mod:`.data`). A non-finite loss stops training with
 :class:`~omnicodec.errors.TrainingDivergedError`; the last checkpoint written stays the last good one.
+``check_finite_every`` > 1 checks only every N steps, so a GPU step need not wait for the loss.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class LitCodec(L.LightningModule):
         lr_floor: float = 0.05,
         lmbda_levels: list[float] | None = None,
         freeze: list[str] | None = None,
+        check_finite_every: int = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -146,7 +148,10 @@ class LitCodec(L.LightningModule):
         opt, aux_opt = self.optimizers()
         terms = self.losses(batch)
         aux = self.codec.aux_loss()
-        if not torch.isfinite(terms["loss"]):
+        # checking reads the loss back to the host and so waits for the device; a GPU run checks
+        # every N steps (a divergence then stops the run up to N steps late, and it saves nothing)
+        every = max(1, int(self.hparams.get("check_finite_every", 1)))
+        if self.global_step % every == 0 and not torch.isfinite(terms["loss"]):
             raise TrainingDivergedError(
                 f"the loss became {terms['loss'].item()} at step {self.global_step}; training stopped "
                 "(the last checkpoint written before this step is intact; lower the learning rate and resume from it)"

@@ -10,20 +10,66 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from ..errors import WeightsError
 from .checkpoint import load_checkpoint
 from .data import ImageFolderDataModule
 from .distill import LitDistill
 from .lit import LitCodec
 
 
-def init_from(module: L.LightningModule, checkpoint: str, skip_prefixes: tuple[str, ...] = ()) -> None:
-    """Load a checkpoint's weights into ``module`` (fresh optimizers and schedule)."""
-    state = load_checkpoint(checkpoint)["state_dict"]  # weights_only: no code from the file
+def init_from(
+    module: L.LightningModule, checkpoint: str | Path, skip_prefixes: tuple[str, ...] = (), strict: bool = True
+) -> list[str]:
+    """Load weights into ``module`` (fresh optimizers and schedule); returns what they did not provide.
+
+    ``checkpoint`` is a training checkpoint (``.ckpt``) or exported zoo weights (the ``.json``
+    entry, or the ``.safetensors`` beside it), whose codec state goes into ``module.codec``.
+    With ``strict=False``, parameters of the module that the weights lack (e.g. the new gain
+    vectors of a variable-rate model started from a fixed-rate one) keep their initial values
+    and are returned; weights the module cannot hold are always an error.
+    """
+    path = Path(checkpoint)
+    if path.suffix.lower() in (".json", ".safetensors"):
+        return _init_from_weights(module, path, strict)
+    state = load_checkpoint(path)["state_dict"]  # weights_only: no code from the file
     state = {k: v for k, v in state.items() if not k.startswith(skip_prefixes)}
     missing, unexpected = module.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith(skip_prefixes)]
-    if missing or unexpected:
-        raise ValueError(f"{checkpoint} does not fit this run (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    if unexpected or (missing and strict):
+        raise WeightsError(f"{path} does not fit this run (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return missing
+
+
+def _init_from_weights(module: L.LightningModule, path: Path, strict: bool) -> list[str]:
+    from ..zoo import load_file_entry
+
+    target = getattr(module, "codec", None)
+    if not isinstance(target, torch.nn.Module):
+        raise WeightsError(f"{path} holds one codec's weights; this run's module has no codec to start from them")
+    source = load_file_entry(path)
+    if source.codec_id != target.codec_id:
+        raise WeightsError(f"{path} holds {source.codec_id} weights; this run trains {target.codec_id}")
+    state, own = source.state_dict(), target.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    # the entropy models' frozen tables change size with what they describe; export rebuilds them
+    mismatched = [k for k in own if k in state and own[k].shape != state[k].shape and own[k].numel() and state[k].numel()]
+    if unexpected or mismatched:
+        raise WeightsError(
+            f"{path} does not fit this {target.codec_id} (its config differs?): unexpected {unexpected[:3]}, "
+            f"different shapes {mismatched[:3]}"
+        )
+    if missing and strict:
+        raise WeightsError(
+            f"{path} lacks {len(missing)} tensors of this model ({', '.join(missing[:3])}…); allow starting from "
+            "partial weights (--init_strict false) if the model has new parts"
+        )
+    try:
+        target.load_state_dict({k: v.to(own[k].dtype) if v.is_floating_point() else v for k, v in state.items()},
+                               strict=False)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path} does not fit this {target.codec_id}: {exc}") from exc
+    return missing
 
 
 def _fit(
