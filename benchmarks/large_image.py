@@ -119,6 +119,13 @@ def main() -> None:
     width, height = args.size
 
     rate_pct, psnr_db, details = compare_tiled_whole(mosaic(data, *args.compare), args.weights)
+    from omnicodec.api import load_codec
+    from omnicodec.memory import resident_memory
+
+    model = load_codec(weights=args.weights)
+    estimate = {d: model.memory_estimate(height, width, d) >> 20 for d in ("encode", "decode")}
+    print(f"estimated peaks for {width}x{height}: compress {estimate['encode']} MB, decompress {estimate['decode']} MB "
+          f"over what a process holds with the model loaded (here {resident_memory() >> 20} MB, with the comparison)")
     cw, ch = args.compare
     for name, (nbytes, p) in details.items():
         print(f"{cw}x{ch} {name}: {nbytes:,} bytes, {8 * nbytes / (cw * ch):.4f} bpp, PSNR {p:.3f} dB")

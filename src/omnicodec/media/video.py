@@ -21,7 +21,7 @@ from ..datasets.video_io import VideoWriter, open_video
 from ..errors import CorruptFileError, InputError, OmnicodecError
 
 _LEN = struct.Struct("<I")
-MAX_FRAME_PIXELS = 1 << 26
+MAX_FRAME_PIXELS = 1 << 26  # after padding to multiples of 64
 
 
 def _progress(iterable, enabled: bool, desc: str):
@@ -86,7 +86,8 @@ def decompress_video(model, reader: ContainerReader, output, progress: bool, che
         fps = tuple(int(v) for v in media.get("fps", (25, 1)))
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptFileError(f"video header is malformed ({exc})") from exc
-    if not (0 < w and 0 < h and w * h <= MAX_FRAME_PIXELS) or len(fps) != 2 or min(fps) <= 0:
+    padded = -(-w // 64) * 64 * (-(-h // 64) * 64)  # frames are coded padded to multiples of 64
+    if not (0 < w and 0 < h and padded <= MAX_FRAME_PIXELS) or len(fps) != 2 or min(fps) <= 0:
         raise CorruptFileError(f"video header declares an implausible size {w}x{h} or rate {fps}")
     if check_size is not None:
         check_size(h, w, "decode")
