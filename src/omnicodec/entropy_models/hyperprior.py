@@ -35,7 +35,6 @@ from .exact import SCHEME, ExactNetwork
 from .factorized import EntropyBottleneck
 from .gaussian import GaussianConditional
 
-
 SIDE_TILE = 16  # elements of z per side of a tile of the exact h_s (its float64 im2col grows with the tile)
 
 
