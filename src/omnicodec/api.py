@@ -21,8 +21,23 @@ from .errors import (
     WeightsMismatchError,
 )
 from .fileio import atomic_write_bytes, check_not_same_file, check_output
+from .memory import check_memory, resolve_limit
 
-MAX_PIXELS = 1 << 28  # refuse declared image sizes beyond 268 megapixels
+MAX_PIXELS = 1 << 28  # refuse declared image sizes beyond 268 megapixels (after padding to the codec's stride)
+PAD = 64  # every image codec pads to a multiple of 64
+
+
+def memory_check(model, limit: int):
+    """``check(height, width, direction)``: refuses a size whose estimated peak memory for ``model``
+    exceeds ``limit`` bytes (codecs without ``memory_estimate``, such as speech, are not checked)."""
+    estimate = getattr(model, "memory_estimate", None)
+
+    def check(height: int, width: int, direction: str) -> None:
+        if estimate is not None:
+            what = f"{'coding' if direction == 'encode' else 'decoding'} a {width}x{height} {model.media}"
+            check_memory(what, estimate(height, width, direction), limit)
+
+    return check
 
 
 @dataclass
@@ -144,12 +159,15 @@ def compress_file(
     bpp: float | None = None,
     *,
     overwrite: bool = False,
+    max_memory: str | int | None = None,
 ) -> CompressResult:
     """Compress an image, a video or a speech recording into an omnicodec file (written atomically).
 
     ``quality`` may be any real number in a variable-rate model's range; ``bpp`` (images, variable-rate
     models) instead finds the highest quality whose file stays within that many bits per pixel.
     An existing ``output`` is replaced only with ``overwrite=True`` (``force`` is the same switch).
+    ``max_memory`` (bytes, or e.g. ``"2G"``; default: what the machine has available) bounds the
+    estimated peak memory: a larger image or video frame is refused before it is read.
     """
     from .media.speech import is_speech_path
     from .media.video import is_video_path
@@ -169,6 +187,7 @@ def compress_file(
             raise InputError("give a quality or a size target (bpp), not both")
         if not (isinstance(bpp, (int, float)) and 0 < bpp < 1e3):
             raise InputError(f"the size target must be a positive number of bits per pixel, got {bpp!r}")
+    limit = resolve_limit(max_memory)
     model = load_codec(codec, quality, weights, device, media)
     if model.media != media:
         raise InputError(f"{model.codec_id} codes {model.media}, but {input} looks like {media}")
@@ -187,14 +206,15 @@ def compress_file(
     if media == "video":
         from .media.video import compress_video
 
-        size, info, pixels = compress_video(model, input, output, header, device, progress)
+        size, info, pixels = compress_video(model, input, output, header, device, progress, memory_check(model, limit))
         return CompressResult(str(input), str(output), model.codec_id, model.quality, size, pixels,
                               time.perf_counter() - start, frames=info["frames"])
     from .media.image import compress_image
 
     variable = getattr(model, "quality_range", None) is not None
     data, _, notes, pixels, reached = compress_image(
-        model, input, header, device, model.quality if variable and bpp is None else None, bpp
+        model, input, header, device, model.quality if variable and bpp is None else None, bpp,
+        memory_check(model, limit),
     )
     atomic_write_bytes(output, data)
     return CompressResult(str(input), str(output), model.codec_id, reached, len(data), pixels,
@@ -243,7 +263,7 @@ def _check_image_header(header: dict) -> None:
                 raise ValueError(f"bad stream shape {shape!r}")
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptFileError(f"file header is incomplete or malformed ({exc})") from exc
-    if not (0 < h and 0 < w and h * w <= MAX_PIXELS):
+    if not (0 < h and 0 < w and -(-h // PAD) * PAD * (-(-w // PAD) * PAD) <= MAX_PIXELS):
         raise CorruptFileError(f"file declares an implausible image size {w}x{h}")
     if side.get("size") != [h, w]:
         raise CorruptFileError("file header disagrees with itself about the image size")
@@ -288,10 +308,14 @@ def decompress_file(
     sample_rate: int | None = None,
     *,
     overwrite: bool = False,
+    max_memory: str | int | None = None,
 ) -> DecompressResult:
     """Decode an omnicodec file into an image, video or recording (written atomically, never partially).
 
     An existing ``output`` is replaced only with ``overwrite=True`` (``force`` is the same switch).
+    Sizes the file declares are checked against an estimate of the peak memory before anything
+    that large is allocated; ``max_memory`` (bytes, or e.g. ``"2G"``) is the limit, by default
+    what the machine has available.
     """
     from .coding.container import ContainerReader
 
@@ -299,6 +323,7 @@ def decompress_file(
     force = force or overwrite
     input, output = Path(input), Path(output)
     device = check_device(device)
+    limit = resolve_limit(max_memory)
     if not input.is_file():
         raise InputError(f"{input}: no such file" if not input.exists() else f"{input} is not a file")
     check_not_same_file(input, output)  # before anything is decoded or written
@@ -319,7 +344,7 @@ def decompress_file(
             from .media.video import decompress_video
 
             model = _codec_for_file(header, weights, device)
-            frames, h, w = decompress_video(model, reader, output, progress)
+            frames, h, w = decompress_video(model, reader, output, progress, memory_check(model, limit))
             return DecompressResult(str(input), str(output), model.codec_id, _header_quality(header), h, w,
                                     time.perf_counter() - start, frames)
     finally:
@@ -331,6 +356,8 @@ def decompress_file(
     parsed = read_header(input)  # images: every byte checked before decoding
     _check_image_header(parsed.header)
     model = _codec_for_file(parsed.header, weights, device)
+    media = parsed.header["media"]
+    memory_check(model, limit)(int(media["height"]), int(media["width"]), "decode")
     h, w = decompress_image(model, parsed, output)
     return DecompressResult(str(input), str(output), model.codec_id, _header_quality(parsed.header), h, w,
                             time.perf_counter() - start)

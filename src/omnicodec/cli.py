@@ -21,7 +21,7 @@ def _cmd_compress(args: argparse.Namespace) -> None:
 
     result = compress_file(
         args.input, args.output, args.codec, args.quality, args.weights, args.force, args.device, progress=True,
-        bpp=args.bpp,
+        bpp=args.bpp, max_memory=args.max_memory,
     )
     print(result.summary())
 
@@ -30,7 +30,8 @@ def _cmd_decompress(args: argparse.Namespace) -> None:
     from .api import decompress_file
 
     result = decompress_file(
-        args.input, args.output, args.weights, args.force, args.device, progress=True, sample_rate=args.sample_rate
+        args.input, args.output, args.weights, args.force, args.device, progress=True, sample_rate=args.sample_rate,
+        max_memory=args.max_memory,
     )
     print(result.summary())
 
@@ -194,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="exported weights (.json or .safetensors) instead of shipped ones")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    p.add_argument("--max-memory", metavar="SIZE", help="refuse sizes whose estimated peak memory exceeds SIZE, "
+                   "e.g. 1500M or 2G (default: what the machine has available)")
     p.set_defaults(func=_cmd_compress)
 
     p = sub.add_parser("decompress", help="decode an omnicodec file")
@@ -204,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-rate", type=int, help="speech: output sample rate (default 16000)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    p.add_argument("--max-memory", metavar="SIZE", help="refuse sizes whose estimated peak memory exceeds SIZE, "
+                   "e.g. 1500M or 2G (default: what the machine has available)")
     p.set_defaults(func=_cmd_decompress)
 
     p = sub.add_parser("info", help="print the header of an omnicodec file")

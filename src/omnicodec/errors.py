@@ -73,6 +73,10 @@ class InputError(OmnicodecError):
     """A user-supplied input file or option cannot be used."""
 
 
+class MemoryLimitError(OmnicodecError):
+    """Coding a declared or actual size would need more memory than the limit (``--max-memory``)."""
+
+
 class OutputExistsError(OmnicodecError):
     """The output file exists and overwriting was not requested.
 

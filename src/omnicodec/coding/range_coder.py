@@ -47,8 +47,8 @@ _CHECK_SIZE = 1 << 16
 
 
 def _update_check(check: int, table_index: np.ndarray, symbols: np.ndarray) -> int:
-    check = zlib.crc32(np.ascontiguousarray(table_index, dtype="<i4").tobytes(), check)
-    return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i4").tobytes(), check)
+    check = zlib.crc32(np.ascontiguousarray(table_index, dtype="<i4").data, check)
+    return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i4").data, check)
 
 
 def coder_identity() -> dict:
@@ -61,24 +61,30 @@ def coder_identity() -> dict:
 
 
 def _flat_inputs(table_index: np.ndarray, tables: CdfTables) -> np.ndarray:
+    """Table indices as a flat int32 array (no copy when they already are)."""
     t = np.asarray(table_index)
     if not np.issubdtype(t.dtype, np.integer):
         raise CodingError(f"table indices must be integers, got {t.dtype}")
-    t = t.astype(np.int64).ravel()
+    t = t.ravel()
     if t.size and (t.min() < 0 or t.max() >= tables.num_tables):
         raise CodingError(
             f"table index out of range [0, {tables.num_tables}): {int(t.min())}..{int(t.max())}"
         )
-    return t
+    return t.astype(np.int32, copy=False)
 
 
-def _grouping(t: np.ndarray, n_tables: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions sorted by table (stable), and the number of positions per table."""
-    # numpy's stable sort is a radix sort for 8/16-bit integers: much faster than on int64
-    small = t.astype(np.uint8 if n_tables <= 256 else np.uint16 if n_tables <= 65536 else np.int64)
-    order = np.argsort(small, kind="stable")
+def _groups(t: np.ndarray, n_tables: int):
+    """``(table, positions)`` of each used table in increasing order, positions in raster order.
+
+    One table at a time, so the working memory is a mask and one table's positions, not a
+    sort of every position (latents of large images hold tens of millions of symbols).
+    """
     counts = np.bincount(t, minlength=n_tables)
-    return order, counts
+    if np.count_nonzero(counts) == 1:
+        yield int(np.flatnonzero(counts)[0]), slice(None)
+        return
+    for table in np.flatnonzero(counts):
+        yield int(table), np.flatnonzero(t == table)
 
 
 class InformationMeter:
@@ -127,24 +133,27 @@ class SymbolEncoder:
             raise CodingError(f"symbols must be integers, got {s.dtype}")
         if s.shape != np.shape(table_index):
             raise CodingError(f"symbols {s.shape} and table indices {np.shape(table_index)} differ in shape")
-        s = s.astype(np.int64).ravel()
+        s = s.ravel()
         if s.size and (s.min() < -(2**31) or s.max() > 2**31 - 1):
             raise CodingError("symbols must fit in int32")
+        s = s.astype(np.int32, copy=False)
         t = _flat_inputs(table_index, tables)
         self._check = _update_check(self._check, t, s)
 
-        escape = tables.lengths[t] - 1
-        idx = s - tables.offsets[t]
-        escaped = (idx < 0) | (idx >= escape)
-        idx = np.where(escaped, escape, idx).astype(np.int32)
+        # index of each symbol in its table; values far outside every table are escaped
+        # anyway, so clipping them first keeps the arithmetic in int32 without overflow
+        idx = np.clip(s, -(2**30), 2**30)
+        idx -= tables.offsets[t]
+        escape = tables.lengths[t]
+        escape -= 1
+        escaped = idx < 0
+        escaped |= idx >= escape
+        np.copyto(idx, escape, where=escaped)
+        del escape
 
-        order, counts = _grouping(t, tables.num_tables)
-        grouped = idx[order]
-        start = 0
-        for table, count in enumerate(counts):
-            if count:
-                self._encoder.encode(grouped[start : start + count], tables.model(table))
-                start += count
+        for table, positions in _groups(t, tables.num_tables):
+            self._encoder.encode(idx[positions], tables.model(table))
+        del idx
 
         nbits = None
         if escaped.any():
@@ -195,31 +204,32 @@ class SymbolDecoder:
         shape = np.shape(table_index)
         t = _flat_inputs(table_index, tables)
         try:
-            order, counts = _grouping(t, tables.num_tables)
-            grouped = np.empty(t.size, dtype=np.int32)
-            start = 0
-            for table, count in enumerate(counts):
-                if count:
-                    grouped[start : start + count] = self._decoder.decode(tables.model(table), int(count))
-                    start += count
-            idx = np.empty(t.size, dtype=np.int32)
-            idx[order] = grouped
+            values = np.empty(t.size, dtype=np.int32)  # first the index in the table, then the value
+            for table, positions in _groups(t, tables.num_tables):
+                n = t.size if isinstance(positions, slice) else positions.size
+                values[positions] = self._decoder.decode(tables.model(table), int(n))
 
-            escaped = idx == tables.lengths[t] - 1
-            values = (idx + tables.offsets[t]).astype(np.int64)
+            escape = tables.lengths[t]
+            escape -= 1
+            escaped = values == escape
+            del escape
+            values += tables.offsets[t]  # indices and offsets are small: no int32 overflow
             n_esc = int(escaped.sum())
             if n_esc:
                 nbits = self._decoder.decode(model.Uniform(_MAX_GAMMA_BITS + 1), n_esc).astype(np.int64)
                 total = int(nbits.sum())
                 bits = self._decoder.decode(model.Uniform(2), total) if total else np.zeros(0)
                 u = _from_low_bits(bits.astype(np.int64), nbits)
-                values[escaped] = _unzigzag(u - 1)
+                escapes = _unzigzag(u - 1)
+                if escapes.min() < -(2**31) or escapes.max() > 2**31 - 1:
+                    raise DecodeError("decoded value does not fit in int32")
+                values[escaped] = escapes
+        except DecodeError:
+            raise
         except Exception as exc:  # constriction reports malformed data with various types
             raise DecodeError(f"range decoder failed: {exc}") from exc
-        if values.size and (values.min() < -(2**31) or values.max() > 2**31 - 1):
-            raise DecodeError("decoded value does not fit in int32")
         self._check = _update_check(self._check, t, values)
-        return values.astype(np.int32).reshape(shape)
+        return values.reshape(shape)
 
     def finish(self) -> None:
         """Check the encoder's check value and that the stream is used up."""

@@ -65,8 +65,12 @@ def _to_uint8_gray(im: Image.Image) -> tuple[Image.Image, str]:
     return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), "L"), how
 
 
-def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
-    """Open ``path`` with Pillow and return ``(uint8 array H×W×3, ImageInfo)``."""
+def read_image(path: str | Path, check_size=None) -> tuple[np.ndarray, ImageInfo]:
+    """Open ``path`` with Pillow and return ``(uint8 array H×W×3, ImageInfo)``.
+
+    ``check_size(height, width)``, if given, runs on the declared size before the pixels are
+    decoded (to refuse an image too large for memory before allocating it).
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -81,6 +85,8 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
                 n_frames = getattr(im, "n_frames", 1)
                 if n_frames > 1:
                     notes.append(f"first of {n_frames} frames")
+                if check_size is not None:
+                    check_size(im.height, im.width)
                 im.load()
                 if _has_orientation(im):
                     notes.append("EXIF orientation applied")

@@ -123,16 +123,16 @@ class GaussianConditional(FrozenTables):
         """
         table = self.scale_table.detach().cpu().double()
         boundaries = torch.sqrt(table[1:] * table[:-1]).to(scales.device)  # computed on the CPU: same everywhere
-        index = torch.bucketize(scales.double().contiguous(), boundaries)
-        return index.to(torch.int32).cpu().numpy()
+        index = torch.bucketize(scales.double().contiguous(), boundaries, out_int32=True)
+        return index.cpu().numpy()
 
     def symbols(self, y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None):
         """``(int32 symbols, int32 table indices)`` for ``y`` under (means, scales)."""
-        centred = y.float() - means.float() if means is not None else y.float()
-        sym = torch.round(centred).to(torch.int64).cpu().numpy()
-        if sym.size and (sym.min() < -(2**31) or sym.max() > 2**31 - 1):
+        centred = y.float() - means.float() if means is not None else y.float().clone()
+        centred.round_()  # in place, and int32 directly: latents of large images are large
+        if centred.numel() and not (centred.min() >= -(2**31) and centred.max() < 2**31):
             raise CodingError("latent values exceed the int32 range")
-        return sym.astype(np.int32), self.table_index(scales)
+        return centred.to(torch.int32).cpu().numpy(), self.table_index(scales)
 
     def dequantize(self, symbols: np.ndarray, means: torch.Tensor | None = None, device=None) -> torch.Tensor:
         device = means.device if means is not None else device

@@ -29,10 +29,13 @@ from torch import nn
 from ..coding import Bitstream, SymbolDecoder, SymbolEncoder
 from ..errors import UnsupportedVersionError
 from ..layers import conv_nd, deconv_nd
+from ..layers.tiling import NotTileable, input_radius, tiled
 from .conditional import ConditionalLatentCodec, MeanScaleLatentCodec
 from .exact import SCHEME, ExactNetwork
 from .factorized import EntropyBottleneck
 from .gaussian import GaussianConditional
+
+SIDE_TILE = 16  # elements of z per side of a tile of the exact h_s (its float64 im2col grows with the tile)
 
 
 class HyperpriorLatentCodec(nn.Module):
@@ -58,6 +61,10 @@ class HyperpriorLatentCodec(nn.Module):
         temporal = temporal_prior is None or bool(getattr(temporal_prior, "supports_exact", lambda: False)())
         exact = (direct or self._exact_context) and temporal and ExactNetwork.supports(h_s)
         self._exact = ExactNetwork(h_s) if exact else None
+        try:  # exact h_s runs over tiles of z (integer arithmetic: the same result as on the whole map)
+            self._side_halo = input_radius(h_s) if exact and isinstance(h_s, nn.Sequential) else None
+        except NotTileable:
+            self._side_halo = None
 
     @property
     def exact_parameters(self) -> bool:
@@ -86,7 +93,10 @@ class HyperpriorLatentCodec(nn.Module):
 
     def _side(self, z_hat: torch.Tensor, reference: torch.Tensor | None, coding: bool = False) -> torch.Tensor:
         if coding and self._exact is not None:
-            side = self._exact(z_hat)
+            if self._side_halo is not None and z_hat.dim() == 4:
+                side = tiled(self._exact, z_hat, None, SIDE_TILE, self._side_halo)
+            else:
+                side = self._exact(z_hat)
             return side if reference is None else torch.cat([side, self.temporal_prior.exact(reference)], dim=1)
         side = self.h_s(z_hat)
         return side if reference is None else torch.cat([side, self.temporal_prior(reference)], dim=1)

@@ -19,6 +19,12 @@ class ResidualBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
 
+    def input_radius(self, radius: int) -> int:
+        """Receptive-field radius for :mod:`.tiling` (the skip is pointwise)."""
+        from .tiling import input_radius
+
+        return input_radius(self.body, radius)
+
 
 class DenseBlock(nn.Module):
     """Densely connected 3×3 convolutions (each sees every earlier output), fused by a 1×1."""

@@ -11,16 +11,19 @@ from ..errors import CorruptFileError, InputError, OmnicodecError
 
 
 def compress_image(
-    model, input, header: dict, device: str, quality: float | None = None, max_bpp: float | None = None
+    model, input, header: dict, device: str, quality: float | None = None, max_bpp: float | None = None,
+    check_size=None,
 ) -> tuple[bytes, dict, list[str], int, float]:
     """``(file bytes, media description, notes, pixels, quality)``.
 
     ``quality`` is the rate of a variable-rate codec; ``max_bpp`` instead searches its quality range
     for the highest quality whose whole file stays within ``max_bpp`` bits per pixel.
+    ``check_size(height, width, "encode")`` runs once the image's size is known, before its pixels are decoded.
     """
-    array, info = read_image(input)
+    array, info = read_image(input, check_size=None if check_size is None else lambda h, w: check_size(h, w, "encode"))
     notes, pixels = list(info.notes), info.height * info.width
-    x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).float().div(255.0).to(device)
+    # 8-bit pixels: the codec turns them into floats tile by tile (a whole float image is 4x larger)
+    x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).to(device)
     variable = getattr(model, "quality_range", None) is not None
 
     def pack(bitstream: Bitstream) -> bytes:
@@ -60,8 +63,20 @@ def decompress_image(model, parsed: container.Container, output) -> tuple[int, i
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
         raise CorruptFileError(f"file content does not match its codec: {exc}") from exc
     media = header["media"]
-    array = (x_hat[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    if array.shape[:2] != (media["height"], media["width"]):
+    if tuple(x_hat.shape[-2:]) != (media["height"], media["width"]):
         raise CorruptFileError("decoded image size differs from the header")
-    write_image(output, np.ascontiguousarray(array), "L" if media.get("output_mode") == "L" else "RGB")
+    array = to_uint8(x_hat[0])
+    del x_hat  # the float image is 4x the 8-bit one: free it before Pillow copies the pixels
+    write_image(output, array, "L" if media.get("output_mode") == "L" else "RGB")
     return media["height"], media["width"]
+
+
+def to_uint8(x: torch.Tensor, rows: int = 256) -> np.ndarray:
+    """A [3, H, W] float image in [0, 1] as an H×W×3 uint8 array, converted in bands of ``rows``
+    rows so that no second full-size float image is allocated."""
+    _, h, w = x.shape
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    for top in range(0, h, rows):
+        band = x[:, top : top + rows].clamp(0, 1).mul_(255).round_().to(torch.uint8)
+        out[top : top + rows] = band.permute(1, 2, 0).cpu().numpy()
+    return out

@@ -21,7 +21,7 @@ from ..datasets.video_io import VideoWriter, open_video
 from ..errors import CorruptFileError, InputError, OmnicodecError
 
 _LEN = struct.Struct("<I")
-MAX_FRAME_PIXELS = 1 << 26
+MAX_FRAME_PIXELS = 1 << 26  # after padding to multiples of 64
 
 
 def _progress(iterable, enabled: bool, desc: str, total: int | None = None):
@@ -61,10 +61,15 @@ def _bitstream(payload: bytes, t: int, shapes: dict, side_info: dict) -> Bitstre
     return Bitstream({"z": z, "y": y}, {k: list(v) for k, v in shapes.items()}, dict(side_info))
 
 
-def compress_video(model, input, output, header: dict, device: str, progress: bool) -> tuple[int, dict, int]:
-    """Code every frame of ``input`` into ``output``; returns (file bytes, media, pixels)."""
+def compress_video(model, input, output, header: dict, device: str, progress: bool, check_size=None) -> tuple[int, dict, int]:
+    """Code every frame of ``input`` into ``output``; returns (file bytes, media, pixels).
+
+    ``check_size(height, width, "encode")`` runs on the frame size before any frame is coded.
+    """
     frames, info = open_video(input)
     w, h = info["width"], info["height"]
+    if check_size is not None:
+        check_size(h, w, "encode")
     media = {"type": "video", "width": w, "height": h, "fps": list(info.get("fps", (25, 1))),
              "intra_period": model.intra_period, "colour_space": "RGB", "bit_depth": 8}
     side_info = {"size": [h, w]}
@@ -87,16 +92,22 @@ def compress_video(model, input, output, header: dict, device: str, progress: bo
     return writer.size, media, count * w * h
 
 
-def decompress_video(model, reader: ContainerReader, output, progress: bool) -> tuple[int, int, int]:
-    """Decode a video file chunk by chunk into ``output``; returns (frames, height, width)."""
+def decompress_video(model, reader: ContainerReader, output, progress: bool, check_size=None) -> tuple[int, int, int]:
+    """Decode a video file chunk by chunk into ``output``; returns (frames, height, width).
+
+    ``check_size(height, width, "decode")`` runs on the declared frame size before anything is decoded.
+    """
     media = reader.header["media"]
     try:
         w, h = int(media["width"]), int(media["height"])
         fps = tuple(int(v) for v in media.get("fps", (25, 1)))
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptFileError(f"video header is malformed ({exc})") from exc
-    if not (0 < w and 0 < h and w * h <= MAX_FRAME_PIXELS) or len(fps) != 2 or min(fps) <= 0:
+    padded = -(-w // 64) * 64 * (-(-h // 64) * 64)  # frames are coded padded to multiples of 64
+    if not (0 < w and 0 < h and padded <= MAX_FRAME_PIXELS) or len(fps) != 2 or min(fps) <= 0:
         raise CorruptFileError(f"video header declares an implausible size {w}x{h} or rate {fps}")
+    if check_size is not None:
+        check_size(h, w, "decode")
     shapes = model.stream_shapes(h, w)
     side = reader.header.get("side_info", {})
     frame_info = {k: side[k] for k in ("entropy_params", "quality") if k in side}

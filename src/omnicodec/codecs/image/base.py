@@ -10,38 +10,88 @@ Variable rate: a codec built with ``levels`` holds :class:`~omnicodec.layers.Gai
 latent codec, and rescales the decoded latent by the inverse gain before :meth:`synthesis`. The
 quality travels in the side info, so the decoder needs nothing else. The entropy model only
 ever sees the scaled latent, so exact entropy parameters are unaffected.
+
+Large images: ``analysis`` and ``synthesis`` run ``g_a`` / ``g_s`` over tiles of ``tile_size``
+pixels, each widened by a halo covering the transform's receptive field (computed from its
+layers, see :mod:`omnicodec.layers.tiling`), and keep only each tile's own outputs. The result
+equals whole-image coding up to float rounding while memory grows with the tile, not the
+image; the entropy coding of ``y`` stays whole-image. ``compress`` also takes 8-bit pixels
+(``uint8``, 0–255), which are turned into floats tile by tile, so a large image is never held
+as floats. A codec whose transforms cannot be tiled (shifted-window attention) runs them on
+the whole image, and :meth:`LatentImageCodec.memory_estimate` says what that costs.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from fractions import Fraction
 
 import torch
 
 from ...coding import Bitstream
 from ...errors import CorruptFileError
 from ...layers.gain import GainUnits
+from ...layers.tiling import NotTileable, input_radius, tiled
 from ..base import Codec, CodecOutput
 from ..rate import VariableRate
+from .memory import coding_bytes, widest
 from .padding import crop, pad_to_multiple
 
 STRIDE = 64
+Y_STRIDE = 16  # pixels per element of y
+
+
+def pixels_to_float(x: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1]: 8-bit pixels are divided by 255, floats pass unchanged."""
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
 
 
 class LatentImageCodec(VariableRate, Codec):
     y_channels: int
     z_channels: int
+    tile_size: int = 512  # pixels per side of a tile of the analysis / synthesis transforms
+
+    def _halo(self, net: torch.nn.Module) -> int | None:
+        """Receptive-field radius of ``g_a`` (in pixels) or ``g_s`` (in elements of ``y``); None: not tileable."""
+        try:
+            return input_radius(net)
+        except NotTileable:
+            return None
+
+    @property
+    def tileable(self) -> bool:
+        """Whether ``analysis`` and ``synthesis`` run tile by tile."""
+        return self._halo(self.g_a) is not None and self._halo(self.g_s) is not None
+
+    def memory_estimate(self, height: int, width: int, direction: str = "decode") -> int:
+        """Bytes that coding (``"encode"``) or decoding (``"decode"``) one ``height``×``width`` image
+        adds to the process at its peak: an estimate from the size alone (see :mod:`.memory`)."""
+        ga, gs = self._halo(self.g_a), self._halo(self.g_s)
+        tile = self.tile_size if ga is not None and gs is not None else None
+        return coding_bytes(
+            height, width, direction, y_channels=self.y_channels, side_channels=2 * self.y_channels,
+            transform_channels=widest(self.g_a, self.g_s), tile=tile,
+            halo=max(ga, gs * Y_STRIDE) if tile is not None else 0, attention_factor=4.0,
+        )
 
     def __init__(self) -> None:
         super().__init__()
         self.gains: GainUnits | None = None  # set by variable-rate subclasses
 
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
-        return self.g_a(x)
+        """``y = g_a(x)`` for a padded image (float in [0, 1] or uint8), over tiles with halos."""
+        halo = self._halo(self.g_a)
+        if halo is None:
+            return self.g_a(pixels_to_float(x))
+        return tiled(self.g_a, x, Fraction(1, Y_STRIDE), self.tile_size, halo, align=Y_STRIDE, prepare=pixels_to_float)
 
     def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
-        return self.g_s(y_hat)
+        """``x_hat = g_s(y_hat)``, over tiles of ``y_hat`` with halos."""
+        halo = self._halo(self.g_s)
+        if halo is None:
+            return self.g_s(y_hat)
+        return tiled(self.g_s, y_hat, Fraction(Y_STRIDE), max(1, self.tile_size // Y_STRIDE), halo)
 
     def analysis_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The output of every top-level stage of ``g_a`` for an already padded ``x``; the last is ``y``.

@@ -32,6 +32,10 @@ class SubPixelConv(nn.Module):
     def forward(self, x):
         return F.pixel_shuffle(self.conv(x), 2)
 
+    def input_radius(self, radius: int) -> int:
+        """Receptive-field radius for :mod:`omnicodec.layers.tiling`: the shuffle halves it, then the 3×3 conv."""
+        return -(-radius // 2) + 1
+
 
 def down(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=2, padding=k // 2)

@@ -34,7 +34,7 @@ from ...entropy_models.attention import ACGCContext
 from ...layers import RSTB, EnhancementModule
 from ..base import CHANNELS
 from ..registry import register_codec
-from .base import LatentImageCodec
+from .base import LatentImageCodec, pixels_to_float
 
 
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 2) -> nn.Conv2d:
@@ -52,6 +52,10 @@ class _SubPixel(nn.Module):
 
     def forward(self, x):
         return F.pixel_shuffle(self.conv(x), 2)
+
+    def input_radius(self, radius: int) -> int:
+        """Receptive-field radius for :mod:`omnicodec.layers.tiling`: the shuffle halves it, then the 3×3 conv."""
+        return -(-radius // 2) + 1
 
 
 @register_codec("image/s2lic")
@@ -102,7 +106,7 @@ class S2LIC(LatentImageCodec):
         self.latent = HyperpriorLatentCodec(h_a, h_s, Nz, y_codec)
 
     def analysis(self, x):
-        return self.g_a(self.enhancement(x))
+        return self.g_a(self.enhancement(pixels_to_float(x)))
 
     def synthesis(self, y_hat):
         return self.enhancement.inverse(self.g_s(y_hat))

@@ -39,6 +39,7 @@ from ...entropy_models import (
 from ...errors import CorruptFileError
 from ...layers import GDN, GainUnits, conv, deconv
 from ..base import CHANNELS, Codec, CodecOutput
+from ..image.memory import coding_bytes, widest
 from ..image.padding import crop, pad_to_multiple
 from ..rate import LEVELS, QUALITIES, VariableRate
 from ..registry import register_codec
@@ -141,6 +142,15 @@ class STEMVideoCodec(VariableRate, Codec):
         return CodecOutput(torch.stack(frames, dim=1), likelihoods)
 
     # --- coding, frame by frame -------------------------------------------------------------------
+
+    def memory_estimate(self, height: int, width: int, direction: str = "decode") -> int:
+        """Bytes coding or decoding one ``height``×``width`` frame adds at its peak (an estimate; frames
+        run through the transforms whole, and the previous frame's ``y_hat`` is kept as reference)."""
+        per_frame = coding_bytes(
+            height, width, direction, y_channels=2 * self.M, side_channels=3 * self.M,
+            transform_channels=widest(self.g_a, self.g_s), tile=None,
+        )
+        return per_frame
 
     def stream_shapes(self, height: int, width: int) -> dict[str, list[int]]:
         ph, pw = -(-height // STRIDE) * STRIDE, -(-width // STRIDE) * STRIDE
