@@ -205,3 +205,15 @@ def test_cli_quality_and_bpp(tmp_path, photo, vr_weights, capsys):
     hi = 8 * (tmp_path / "a.omc").stat().st_size / (96 * 80)
     assert main(["compress", str(photo), str(tmp_path / "c.omc"), "--weights", str(vr_weights), "--bpp", f"{hi:.4f}"]) == 0
     assert "size target" in capsys.readouterr().out
+
+
+def test_evaluate_weights_measures_a_curve_of_a_variable_rate_model(tmp_path, photo, vr_weights):
+    from omnicodec.eval.weights import evaluate_weights
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(photo.read_bytes())
+    results = evaluate_weights(vr_weights, folder).results
+    assert results["quality"] == [1.0, 3.0, 4.0]
+    assert results["bpp"] == sorted(results["bpp"]) and results["bpp"][0] < results["bpp"][-1]
+    assert evaluate_weights(vr_weights, folder, qualities=[2.5]).results["quality"] == [2.5]

@@ -146,6 +146,8 @@ def derive_config(entry: PlanEntry, pack: Path, work: Path, seconds: float, cuda
         init_args["codec_config"] = weights["config"]  # the committed model's size, not the YAML's
         if weights.get("lambda") is not None:
             init_args["lmbda"] = weights["lambda"]
+        if weights.get("lambda_levels") is not None:  # a variable-rate model: one lambda per level
+            init_args["lmbda_levels"] = weights["lambda_levels"]
     init_args.update(lr=entry.lr, warmup_steps=0, total_steps=0, check_finite_every=log_every)
     callbacks = [
         {"class_path": "omnicodec.train.callbacks.TimeBudgetLR",
@@ -292,7 +294,7 @@ def _evaluate(weights: Path, dataset: Path, device: str, log, name: str, limit: 
     except Exception as exc:  # an evaluation failure must not lose the trained weights
         log(f"[{name}] evaluating {weights.name} failed: {type(exc).__name__}: {exc}")
         return {"error": f"{type(exc).__name__}: {exc}"}
-    summary = {k: round(v[0], 4) for k, v in result["results"].items()}
+    summary = {k: [round(x, 4) for x in v] if len(v) > 1 else round(v[0], 4) for k, v in result["results"].items()}
     log(f"[{name}] {weights.stem} on {dataset.name}: {summary}")
     return result
 
@@ -473,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.out:
                 result.save_json(args.out)
             print(json.dumps(result.to_dict(), indent=2))
-            print("evaluate: " + " ".join(f"{k}={v[0]:.4f}" for k, v in result.results.items()))
+            print("evaluate: " + " ".join(f"{k}={','.join(f'{x:.4f}' for x in v)}" for k, v in result.results.items()))
         elif args.command == "fit":
             fit(rest, args.init, not args.partial_init, Path(args.checkpoint), Path(args.stats), args.compile)
         else:
