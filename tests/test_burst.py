@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from omnicodec.errors import OutputExistsError, WeightsError
+from omnicodec.errors import InputError, OutputExistsError, WeightsError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,6 +90,10 @@ def test_pack_layout_and_budget(pack, shared_data, tmp_path):
     with pytest.raises(OutputExistsError, match="not a data pack"):
         pack_data(shared_data, foreign, force=True, progress=lambda m: None)
     assert (foreign / "keep.txt").read_text() == "mine"
+    # training images all smaller than the crop: a clear error, not an endless search
+    with pytest.raises(InputError, match="no training image is at least"):
+        pack_data(shared_data, tmp_path / "small", max_mib=0.6, crop=4096, progress=lambda m: None)
+    assert not (tmp_path / "small").exists()
 
 
 def test_resident_image_batches_are_flipped_crops_of_the_pack(tmp_path):

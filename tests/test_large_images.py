@@ -123,7 +123,7 @@ def test_parse_size():
     assert parse_size("1500M") == 1500 << 20
     assert parse_size("1.5GiB") == 3 << 29
     assert parse_size("4096") == 4096
-    for bad in ("", "2X", "-1G", "0", "lots"):
+    for bad in ("", "2X", "-1G", "0", "lots", "9" * 400, "9" * 30 + "T"):
         with pytest.raises(InputError):
             parse_size(bad)
 

@@ -217,3 +217,24 @@ def test_evaluate_weights_measures_a_curve_of_a_variable_rate_model(tmp_path, ph
     assert results["quality"] == [1.0, 3.0, 4.0]
     assert results["bpp"] == sorted(results["bpp"]) and results["bpp"][0] < results["bpp"][-1]
     assert evaluate_weights(vr_weights, folder, qualities=[2.5]).results["quality"] == [2.5]
+
+
+def test_variable_rate_training_refuses_a_distortion_without_per_sample_lambda():
+    with pytest.raises(ValueError, match="ms-ssim"):
+        LitCodec("image/hyperprior", {"N": 8, "M": 8, "levels": 4}, lmbda_levels=LAMBDAS, distortion="ms-ssim")
+
+
+@pytest.mark.parametrize("field, value", [
+    ("quality", "x"), ("quality", None), ("quality", 1e400), ("quality", True),
+    ("quality_range", [1]), ("quality_range", [3, 1]), ("quality_range", [1, "4"]),
+    ("weights_file", "../elsewhere.safetensors"), ("weights_file", 7),
+])
+def test_weights_entries_with_malformed_fields_are_refused(tmp_path, vr_weights, field, value):
+    import json
+
+    entry = json.loads(vr_weights.read_text())
+    entry[field] = value
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(entry))
+    with pytest.raises(WeightsError, match=field):
+        read_entry(path)

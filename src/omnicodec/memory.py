@@ -26,7 +26,10 @@ def parse_size(text: str | int) -> int:
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", str(text), re.IGNORECASE)
         if m is None:
             raise InputError(f"cannot read the memory size {text!r}; write e.g. 1500M or 2G")
-        value = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+        number = float(m.group(1)) * _UNITS[m.group(2).upper()]
+        if not number < 1 << 62:
+            raise InputError(f"the memory size {text!r} is too large")
+        value = int(number)
     if value <= 0:
         raise InputError(f"the memory limit must be positive, got {text!r}")
     return value

@@ -12,7 +12,7 @@ import torch
 
 from ..layers.gain import GainUnits, check_quality
 
-LEVELS = (0, 64)  # allowed config values: 0 is a fixed-rate codec, else the number of quality levels
+LEVELS = (0, 64)  # allowed config values: 0 is a fixed-rate codec, else 2 to 64 quality levels
 QUALITIES = (1.0, 64.0)
 
 

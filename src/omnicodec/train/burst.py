@@ -143,7 +143,8 @@ def derive_config(entry: PlanEntry, pack: Path, work: Path, seconds: float, cuda
         from ..zoo import read_entry
 
         weights = read_entry(REPO / entry.init)
-        init_args["codec_config"] = weights["config"]  # the committed model's size, not the YAML's
+        # the committed model's size over the YAML's; keys only the YAML has (e.g. new gain levels) stay
+        init_args["codec_config"] = {**(init_args.get("codec_config") or {}), **weights["config"]}
         if weights.get("lambda") is not None:
             init_args["lmbda"] = weights["lambda"]
         if weights.get("lambda_levels") is not None:  # a variable-rate model: one lambda per level
@@ -206,6 +207,13 @@ def fit(args: list[str], init: str | None, init_strict: bool, checkpoint: Path, 
     start = time.perf_counter()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     seconds = time.perf_counter() - start
+    # the loss is read back only every few steps: check the weights themselves before keeping them
+    bad = [n for n, p in cli.model.codec.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        from ..errors import TrainingDivergedError
+
+        raise TrainingDivergedError(f"training diverged: {len(bad)} parameters hold NaN or infinity ({bad[0]}, …); "
+                                    "nothing was saved")
     cli.trainer.save_checkpoint(checkpoint)
     clock = next((c for c in cli.trainer.callbacks if isinstance(c, StepClock)), None)
     batch = int(getattr(cli.datamodule, "batch_size", 0))

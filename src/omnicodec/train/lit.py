@@ -110,6 +110,9 @@ class LitCodec(L.LightningModule):
                 )
         elif self.variable_rate:
             raise ValueError(f"{codec_id} with levels is variable-rate: give lmbda_levels, one λ per level")
+        if self.variable_rate and self.distortion not in ("mse", "frame-mse"):
+            raise ValueError(f"variable-rate training weighs each sample by its own λ, which the {self.distortion} "
+                             "distortion does not support yet; use mse")
 
     def configure_optimizers(self):
         hp = self.hparams

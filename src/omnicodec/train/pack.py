@@ -186,16 +186,21 @@ def pack_data(
         left = budget - _size(tmp)
         if left < 64 * 1024:
             raise InputError(f"{max_mib} MiB leave no room for training crops after the test data; raise max_mib")
-        used = n = 0
+        used = n = made_in_pass = passes = 0
         order: list[Path] = []
         while used < left - 200 * 1024:  # stop one crop short of the budget
             if not order:
+                if passes and not made_in_pass:  # a whole pass over the files gave no crop
+                    raise InputError(f"no training image is at least {crop} pixels on its shorter side; "
+                                     "lower the crop size or add larger images")
                 order = files[:]
                 rng.shuffle(order)
+                passes, made_in_pass = passes + 1, 0
             array = _crop(order.pop(), crop, rng)
             if array is not None:
                 used += _save_jpeg(array, tmp / "images" / f"{n:05d}.jpg", 95)
                 n += 1
+                made_in_pass += 1
         counts["images"] = {"files": n, "crop": crop, "bytes": used}
         progress(f"images: {n} crops of {crop}², {used / MIB:.1f} MiB")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -111,8 +112,28 @@ def read_entry(entry_path: str | Path) -> dict:
     for key in ("codec_id", "config", "quality", "weights_file", "sha256"):
         if key not in entry:
             raise WeightsError(f"{entry_path} lacks the field {key!r}")
+    _check_fields(entry, entry_path)
     entry["_path"] = str(entry_path)
     return entry
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_fields(entry: dict, entry_path: Path) -> None:
+    """The fields every reader uses hold what they should (``WeightsError`` otherwise)."""
+    quality, span, name = entry["quality"], entry.get("quality_range"), entry["weights_file"]
+    if not _is_number(quality):
+        raise WeightsError(f"{entry_path}: quality {quality!r} is not a finite number")
+    if span is not None and not (
+        isinstance(span, list) and len(span) == 2 and all(_is_number(v) for v in span) and span[0] <= quality <= span[1]
+    ):
+        raise WeightsError(f"{entry_path}: quality_range {span!r} is not [low, high] around the quality {quality}")
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+        raise WeightsError(f"{entry_path}: weights_file {name!r} is not a file name beside the entry")
+    if not isinstance(entry["sha256"], str):
+        raise WeightsError(f"{entry_path}: sha256 is not a string")
 
 
 def build_codec(codec_id: object, config: object, source: str | Path) -> Codec:

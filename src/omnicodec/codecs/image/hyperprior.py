@@ -31,7 +31,7 @@ class HyperpriorImageCodec(LatentImageCodec):
         self.N, self.M, self.levels = int(N), int(M), int(levels)
         if self.levels:
             self.gains = GainUnits(self.M, self.levels)
-            self.default_quality = self._quality(default_quality)
+            self.default_quality = self._quality(min(float(default_quality), self.levels))
         self.y_channels, self.z_channels = self.M, self.N
         N, M = self.N, self.M
         self.g_a = nn.Sequential(

@@ -64,7 +64,7 @@ class STEMVideoCodec(VariableRate, Codec):
         self.levels, self.intra_prior = int(levels), intra_prior
         self.gains = GainUnits(self.M, self.levels) if self.levels else None
         if self.gains is not None:
-            self.default_quality = self._quality(default_quality)
+            self.default_quality = self._quality(min(float(default_quality), self.levels))
         N, M = self.N, self.M
         self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
         self.g_s = nn.Sequential(
