@@ -22,7 +22,6 @@ from pathlib import Path
 
 import torch
 
-from omnicodec.codecs.image.padding import crop, pad_to_multiple
 from omnicodec.datasets.image_io import read_image
 from omnicodec.errors import DecodeError
 from omnicodec.zoo import default_entry, load, load_file_entry
@@ -38,19 +37,21 @@ def model_on(args, device: str):
 
 
 def one_way(x, encoder, decoder, threads: tuple[int, int]) -> tuple[bool, torch.Tensor | None, torch.Tensor]:
-    """(exact, image decoded on the decoder's device or None, image decoded on the encoder's device)."""
+    """(exact, image decoded on the decoder's device or None, image decoded on the encoder's device).
+
+    Coded through the codec's own ``compress`` (gains and all, at its default quality); the
+    latents decoded on each device are compared."""
     torch.set_num_threads(threads[0])
     with torch.no_grad():
-        xd = x.to(encoder.device)
-        bitstream, y_hat = encoder.latent.compress(encoder.analysis(pad_to_multiple(xd, 64)))
-        bitstream.side_info["size"] = list(x.shape[-2:])
-        own = crop(encoder.synthesis(y_hat), *x.shape[-2:]).clamp(0, 1).cpu()
+        bitstream = encoder.compress(x.to(encoder.device))
+        y_hat = encoder.latent.decompress(bitstream, device=encoder.device)
+        own = encoder.decompress(bitstream).cpu()
         torch.set_num_threads(threads[1])
         try:
             decoded = decoder.latent.decompress(bitstream, device=decoder.device)
         except DecodeError:
             return False, None, own
-        image = crop(decoder.synthesis(decoded), *x.shape[-2:]).clamp(0, 1).cpu()
+        image = decoder.decompress(bitstream).cpu()
     return torch.equal(decoded.cpu(), y_hat.cpu()), image, own
 
 
