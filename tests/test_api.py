@@ -121,3 +121,15 @@ def test_unusable_devices_are_named_before_anything_runs(tmp_path, image_file, d
     with pytest.raises(InputError, match="cpu"):
         compress_file(image_file, tmp_path / "a.omc", device=device)
     assert not (tmp_path / "a.omc").exists()
+
+
+def test_files_of_retired_weights_say_so(tmp_path, image_file, tiny_weights, monkeypatch):
+    from omnicodec import zoo
+    from omnicodec.zoo.format import read_entry
+
+    compress_file(image_file, tmp_path / "a.omc", weights=tiny_weights)
+    sha = read_entry(tiny_weights)["sha256"]
+    monkeypatch.setattr(zoo, "RETIRED", {sha[:16]: "tiny test model of release 0.0"})
+    with pytest.raises(WeightsMismatchError, match="tiny test model of release 0.0 weights, which this omnicodec no longer"):
+        decompress_file(tmp_path / "a.omc", tmp_path / "a.png")
+    assert not (tmp_path / "a.png").exists()

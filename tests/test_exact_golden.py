@@ -32,7 +32,7 @@ def load(name: str):
     return model, Bitstream(dict(parsed.chunks), header["shapes"], header["side_info"])
 
 
-@pytest.mark.parametrize("name", ["s2lic-tiny", "hyperprior-q3"])
+@pytest.mark.parametrize("name", ["s2lic-tiny", "hyperprior-default"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_golden_files_decode_to_the_latents_their_writer_decoded(name, threads):
     model, bitstream = load(name)
@@ -49,7 +49,7 @@ def test_golden_files_decode_to_the_latents_their_writer_decoded(name, threads):
     assert differing == 0, f"{differing} of {expected.size} latents differ from the writer's"
 
 
-@pytest.mark.parametrize("name", ["s2lic-tiny", "hyperprior-q3"])
+@pytest.mark.parametrize("name", ["s2lic-tiny", "hyperprior-default"])
 def test_golden_files_decode_through_the_file_api(name, tmp_path):
     weights = GOLDEN / "s2lic-tiny.json" if name == "s2lic-tiny" else None
     result = decompress_file(GOLDEN / f"{name}.omc", tmp_path / "out.png", weights=weights)

@@ -282,6 +282,11 @@ def _codec_for_file(header: dict, weights: str | Path | None, device: str):
             model = zoo.load_file_entry(weights, device)
         else:
             entry = zoo.find_by_sha(prefix) if prefix else None
+            if entry is None and zoo.retired(prefix):
+                raise WeightsMismatchError(
+                    f"file was written with the {zoo.retired(prefix)} weights, which this omnicodec no longer "
+                    "ships; decode it with that release, or pass --weights with those weights"
+                )
             if entry is None:
                 raise WeightsMismatchError(
                     f"file was written with {header['codec']} weights {prefix or '?'}…, which are not shipped "

@@ -15,7 +15,7 @@ and the image model's GPU-encoded Kodak files are decoded on the CPU (``benchmar
 The output folder receives at most 8 files of at most 16 MiB: ``burst.json`` (the summary),
 ``burst.log``, ``cross_device.txt`` and one ``<model>.tar`` per model (float16 weights, eval
 JSON before/after, the derived config, Lightning's CSV log and the training log). Weights are
-named like those they started from (``image-hyperprior-q3``), or ``<model>-burst`` from scratch.
+named like those they started from (``image-hyperprior-variable``), or ``<model>-burst`` from scratch.
 
 A plan is a JSON list of entries like :class:`PlanEntry` (``--plan plan.json``); ``--split`` sets
 the shares of the default plan. To switch the image model to another config, edit its line in
@@ -77,7 +77,7 @@ class PlanEntry:
 # and learning rates grow with the square root of the batch (the committed models ended near
 # 1e-4 at batch 16 and 4; ECC's config uses 3e-4 at 16).
 DEFAULT_PLAN = [
-    PlanEntry("image", "configs/image/hyperprior-small.yaml", f"{WEIGHTS}/image-hyperprior-q3.json", 0.45, "image",
+    PlanEntry("image", "configs/image/hyperprior-variable.yaml", f"{WEIGHTS}/image-hyperprior-variable.json", 0.45, "image",
               batch_size=64, lr=2e-4, data_args={"crop": 256}, eval="eval/kodak"),
     PlanEntry("speech", "configs/speech/ecc-small.yaml", None, 0.20, "speech", batch_size=64, lr=6e-4,
               data_args={"segment_seconds": 1.28}, eval="eval/speech", warmup_steps=300),

@@ -4,7 +4,7 @@
     omnicodec train --config ... --data.train_dirs '[my/photos, more/photos]'  # your own data
     omnicodec train --config ... --resume runs/x/checkpoints/last.ckpt      # continue exactly
     omnicodec train --config ... --init runs/x/checkpoints/last.ckpt        # new run from its weights
-    omnicodec train --config ... --init src/omnicodec/zoo/weights/image-hyperprior-q3.json  # from shipped weights
+    omnicodec train --config ... --init src/omnicodec/zoo/weights/image-hyperprior-variable.json  # from shipped weights
     omnicodec train --config ... --trainer.strategy ddp --trainer.devices 2 # Lightning's DDP
 
 Configs under ``configs/`` name a ``model`` (``LitCodec`` or ``LitDistill``) and a ``data``

@@ -67,6 +67,18 @@ def find_entry(codec_id: str, quality: float | None = None) -> dict:
     raise WeightsError(f"codec {codec_id!r} has no shipped quality {quality} (shipped: {have})")
 
 
+# Weights an earlier release shipped and this one does not, by sha256 prefix: files written with
+# them are refused with a message that says so (the file header names its weights).
+RETIRED = {
+    "5aa0018164799a08": "image/hyperprior quality 3 (fixed-rate) of omnicodec 0.1.0",
+}
+
+
+def retired(prefix: str) -> str | None:
+    """What the retired weights with this sha256 prefix were, or ``None``."""
+    return next((what for sha, what in RETIRED.items() if prefix and sha.startswith(prefix[:SHA_PREFIX_LEN])), None)
+
+
 def find_by_sha(prefix: str) -> dict | None:
     for e in shipped_entries():
         if e["sha256"].startswith(prefix):
@@ -81,5 +93,6 @@ def load(codec_id: str, quality: float | None = None, device: str | torch.device
 
 __all__ = [
     "SHA_PREFIX_LEN", "WEIGHTS_DIR", "default_entry", "find_by_sha", "find_entry", "load", "load_entry",
-    "load_file_entry", "quality_label", "read_entry", "save_weights", "serves", "sha256_file", "shipped_entries",
+    "load_file_entry", "quality_label", "read_entry", "retired", "RETIRED", "save_weights", "serves", "sha256_file",
+    "shipped_entries",
 ]
