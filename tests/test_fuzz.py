@@ -135,21 +135,18 @@ HOSTILE_VALUES = st.one_of(
 )
 
 
+def value_paths(node, path=()) -> list[tuple]:
+    """The path (keys and indices) of every value in a JSON tree."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    paths = []
+    for key, value in items:
+        paths += [path + (key,), *value_paths(value, path + (key,))]
+    return paths
+
+
 def mutate_header(parsed, data):
     header = json.loads(json.dumps(parsed.header))
-    paths = []
-
-    def walk(node, path):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                paths.append(path + (k,))
-                walk(v, path + (k,))
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                paths.append(path + (i,))
-                walk(v, path + (i,))
-
-    walk(header, ())
+    paths = value_paths(header)
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(paths))
         node = header
@@ -214,19 +211,7 @@ def test_hostile_json_values_in_headers_raise_named_errors(coded, tmp_path_facto
     folder = tmp_path_factory.mktemp("case")
     parsed = container.unpack(coded["data"])
     header = json.loads(json.dumps(parsed.header))
-    paths = []
-
-    def walk(node, path):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                paths.append(path + (k,))
-                walk(v, path + (k,))
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                paths.append(path + (i,))
-                walk(v, path + (i,))
-
-    walk(header, ())
+    paths = value_paths(header)
     tokens = {}
     for i in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(paths))
