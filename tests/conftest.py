@@ -102,6 +102,9 @@ def run_limited(fn, extra_bytes: int = 3 << 30, seconds: int = 120) -> str:
         status = "other: no result"
         try:
             os.close(read_end)
+            # the parent's OpenMP worker threads do not exist in a forked child: a parallel region
+            # there would wait for them forever, so the child computes on its one thread
+            torch.set_num_threads(1)
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             from omnicodec.errors import OmnicodecError
 

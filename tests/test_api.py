@@ -26,18 +26,22 @@ def image_file(tmp_path_factory):
 
 
 def test_file_size_is_the_estimate_plus_the_header(tmp_path, image_file, tiny_weights):
-    result = compress_file(image_file, tmp_path / "a.omc", weights=tiny_weights)
+    from omnicodec.coding import information_meter
+
+    with information_meter() as meter:  # the information content of what the coder codes, escapes included
+        result = compress_file(image_file, tmp_path / "a.omc", weights=tiny_weights)
     data = (tmp_path / "a.omc").read_bytes()
     assert result.num_bytes == len(data)
     parsed = container.unpack(data)
     codec = zoo.load_file_entry(tiny_weights)
     x = as_tensor(image_file)
-    with torch.no_grad():
-        estimate = sum((-torch.log2(lik)).sum().item() for lik in codec(x).likelihoods.values())
+    with torch.no_grad():  # the float likelihoods: close, but they charge escaped outliers differently
+        float_estimate = sum((-torch.log2(lik)).sum().item() for lik in codec(x).likelihoods.values())
     payload = sum(len(c) for c in parsed.chunks.values())
     framing = len(data) - payload  # magic, version, JSON header, chunk names and lengths, CRC
     assert framing < 700
-    assert abs(8 * payload - estimate) <= 0.01 * estimate + 64 * len(parsed.chunks)
+    assert abs(8 * payload - meter.bits) <= 0.01 * meter.bits + 64 * len(parsed.chunks)
+    assert abs(8 * payload - float_estimate) <= 0.1 * float_estimate + 64 * len(parsed.chunks)
     assert result.bpp == pytest.approx(8 * len(data) / (120 * 160))
 
 

@@ -4,6 +4,7 @@ import torch
 from conftest import smooth_images
 from omnicodec.codecs import available_codecs, create_codec, register_codec
 from omnicodec.codecs.base import Codec
+from omnicodec.coding import information_meter
 from omnicodec.errors import DuplicateCodecError, UnknownCodecError
 
 
@@ -22,11 +23,14 @@ def test_stream_sizes_match_estimated_bits(tiny_codec):
     x = smooth_images(1, 192, seed=6)
     with torch.no_grad():
         out = tiny_codec(x)
-    estimate = sum((-torch.log2(lik)).sum().item() for lik in out.likelihoods.values())
-    bitstream = tiny_codec.compress(x)
+    float_estimate = sum((-torch.log2(lik)).sum().item() for lik in out.likelihoods.values())
+    with information_meter() as meter:  # information content of the coded symbols, escapes included
+        bitstream = tiny_codec.compress(x)
     bits = 8 * bitstream.num_bytes
-    assert estimate > 2000  # a meaningful amount of data
-    assert abs(bits - estimate) <= 0.01 * estimate + 64 * len(bitstream.streams)
+    assert meter.bits > 2000  # a meaningful amount of data
+    assert abs(bits - meter.bits) <= 0.01 * meter.bits + 64 * len(bitstream.streams)
+    # the float likelihoods charge escaped outliers differently: close, not exact
+    assert abs(bits - float_estimate) <= 0.1 * float_estimate + 64 * len(bitstream.streams)
 
 
 def test_encoder_reconstruction_is_the_decoders(tiny_codec):
