@@ -43,11 +43,7 @@ class GainUnits(nn.Module):
         return 1.0, float(self.levels)
 
     def _interpolate(self, table: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-        q = quality.to(table.device, torch.float32).reshape(-1).clamp(1.0, float(self.levels))
-        low = torch.floor(q).clamp(max=self.levels - 1)
-        t = (q - low)[:, None]
-        low = low.long() - 1
-        return torch.exp((1 - t) * table[low] + t * table[low + 1])
+        return interpolate_levels(table, quality)
 
     def gain(self, quality: torch.Tensor) -> torch.Tensor:
         """``[B, C]`` gain vectors for a quality per sample (``[B]`` or a scalar tensor)."""
@@ -63,6 +59,17 @@ class GainUnits(nn.Module):
         q = q.reshape(-1).expand(y.shape[0]) if q.numel() == 1 else q
         g = (self.inverse_gain if inverse else self.gain)(q)
         return y * g.reshape(*g.shape, *([1] * (y.dim() - 2))).to(y.dtype)
+
+
+def interpolate_levels(log_table: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    """``exp`` of ``log_table`` (one row per level, or one value) interpolated linearly at real qualities
+    ``quality`` in ``[1, levels]``: exponential interpolation between neighbouring levels."""
+    levels = log_table.shape[0]
+    q = quality.to(log_table.device, torch.float32).reshape(-1).clamp(1.0, float(levels))
+    low = torch.floor(q).clamp(max=levels - 1)
+    t = (q - low).reshape(-1, *([1] * (log_table.dim() - 1)))
+    low = low.long() - 1
+    return torch.exp((1 - t) * log_table[low] + t * log_table[low + 1])
 
 
 def check_quality(quality: float, levels: int) -> float:

@@ -34,6 +34,7 @@ import torch
 
 from ..codecs import create_codec
 from ..errors import InputError, TrainingDivergedError
+from ..layers.gain import interpolate_levels
 from .losses import DISTORTIONS, rd_loss
 
 
@@ -127,11 +128,7 @@ class LitCodec(L.LightningModule):
     def lmbda_at(self, quality: torch.Tensor) -> torch.Tensor:
         """λ for real qualities, interpolated between the levels' λ in the logarithm."""
         log = torch.log(torch.tensor(self.hparams.lmbda_levels, dtype=torch.float32, device=quality.device))
-        q = quality.float().clamp(1, len(log))
-        low = torch.floor(q).clamp(max=len(log) - 1)
-        t = q - low
-        low = low.long() - 1
-        return torch.exp((1 - t) * log[low] + t * log[low + 1])
+        return interpolate_levels(log, quality)
 
     def sample_qualities(self, batch_size: int, device) -> torch.Tensor:
         """Half integer levels, half real qualities anywhere in the range (global torch generator, so
