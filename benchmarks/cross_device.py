@@ -31,9 +31,9 @@ DEFAULT_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "
 
 def model_on(args, device: str):
     if args.weights:
-        return load_file_entry(args.weights, device).eval()
+        return load_file_entry(args.weights, device).codec.eval()
     entry = default_entry("image")
-    return load(args.codec or entry["codec_id"], entry["quality"] if not args.codec else None, device=device).eval()
+    return load(args.codec or entry["codec_id"], entry["quality"] if not args.codec else None, device=device).codec.eval()
 
 
 def one_way(x, encoder, decoder, threads: tuple[int, int]) -> tuple[bool, torch.Tensor | None, torch.Tensor]:

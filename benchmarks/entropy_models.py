@@ -162,7 +162,7 @@ def skip_on_image(image: Path, taus: list[float]) -> list[tuple[float, float, fl
 
     from omnicodec import zoo
 
-    codec = zoo.load(zoo.default_entry("image")["codec_id"])
+    codec = zoo.load(zoo.default_entry("image")["codec_id"]).codec
     x = torch.from_numpy(np.array(Image.open(image).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
     rows = []
     base = None

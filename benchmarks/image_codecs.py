@@ -42,7 +42,7 @@ def test_image() -> tuple[torch.Tensor, str]:
 def load(codec_id: str):
     shipped = [e for e in zoo.shipped_entries() if e["codec_id"] == codec_id]
     if shipped:
-        return zoo.load(codec_id), "shipped weights"
+        return zoo.load(codec_id).codec, "shipped weights"
     torch.manual_seed(0)
     return create_codec(codec_id).eval().freeze(), "untrained weights"
 

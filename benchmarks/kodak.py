@@ -78,7 +78,7 @@ def main() -> None:
     if not files:
         sys.exit(f"no PNG images in {args.data}")
     model = load_codec(args.codec, None, args.weights)
-    span = getattr(model, "quality_range", None)
+    span = model.quality_range
     qualities = parse_qualities(args.qualities)
     if qualities is None:
         qualities = [float(q) for q in range(int(span[0]), int(span[1]) + 1)] if span else [model.quality]

@@ -70,7 +70,7 @@ def main() -> None:
     clip, what = frames(args.frames)
     shipped = [e for e in zoo.shipped_entries() if e["codec_id"] == "video/stem"]
     if shipped:
-        codec, source = zoo.load("video/stem"), "shipped weights"
+        codec, source = zoo.load("video/stem").codec, "shipped weights"
     else:
         torch.manual_seed(0)
         codec, source = create_codec("video/stem", json.loads(args.config)).eval().freeze(), "untrained weights"

@@ -33,7 +33,7 @@ def test_file_size_is_the_estimate_plus_the_header(tmp_path, image_file, tiny_we
     data = (tmp_path / "a.omc").read_bytes()
     assert result.num_bytes == len(data)
     parsed = container.unpack(data)
-    codec = zoo.load_file_entry(tiny_weights)
+    codec = zoo.load_file_entry(tiny_weights).codec
     x = as_tensor(image_file)
     with torch.no_grad():  # the float likelihoods: close, but they charge escaped outliers differently
         float_estimate = sum((-torch.log2(lik)).sum().item() for lik in codec(x).likelihoods.values())
@@ -48,7 +48,7 @@ def test_file_size_is_the_estimate_plus_the_header(tmp_path, image_file, tiny_we
 def test_decoded_file_equals_the_codec_reconstruction(tmp_path, image_file, tiny_weights):
     compress_file(image_file, tmp_path / "a.omc", weights=tiny_weights)
     decompress_file(tmp_path / "a.omc", tmp_path / "a.png", weights=tiny_weights)
-    codec = zoo.load_file_entry(tiny_weights)
+    codec = zoo.load_file_entry(tiny_weights).codec
     x = as_tensor(image_file)
     with torch.no_grad():
         expected = (codec(x).x_hat.clamp(0, 1)[0] * 255).round().byte().permute(1, 2, 0).numpy()
@@ -85,10 +85,11 @@ def test_damaged_real_files_raise_named_errors(tmp_path_factory, image_file, tin
 @pytest.mark.parametrize(
     "edit",
     [
-        lambda h: h["shapes"].update(z=[1, 16, 4000, 4000]),  # a huge declared latent
+        lambda h: h["side_info"].update(size=[256000, 256000]),  # a huge latent behind a small media size
         lambda h: h["side_info"].update(size=[5, 5]),
+        lambda h: h["side_info"].update(size="120x80"),
         lambda h: h["media"].update(height=10**6, width=10**6),
-        lambda h: h.pop("shapes"),
+        lambda h: h.pop("side_info"),
         lambda h: h["coder"].update(name="another-coder"),
     ],
 )

@@ -256,9 +256,9 @@ def test_burst_run_on_cpu_gives_loadable_weights_and_eval_json(pack, tmp_path):
     with tarfile.open(out / "image.tar") as tar:
         tar.extractall(tmp_path / "back", filter="data")
     back = tmp_path / "back"
-    codec = load_file_entry(back / "weights" / "tiny.json")  # named like the weights it started from
+    codec = load_file_entry(back / "weights" / "tiny.json").codec  # named like the weights it started from
     assert codec.codec_id == "image/hyperprior" and codec.config() == {"N": 16, "M": 24}
-    start = load_file_entry(init)
+    start = load_file_entry(init).codec
     moved = (codec.g_s[0].weight - start.g_s[0].weight).abs()
     assert 0 < moved.max() < 0.05  # it trained, from those weights (not from a fresh initialisation)
     for name in ("eval-before.json", "eval-after.json"):

@@ -62,7 +62,7 @@ def test_a_checkpoint_with_code_is_refused_and_its_code_never_runs(tmp_path, cap
 def test_plain_checkpoints_still_load(tmp_path):
     ckpt = checkpoint(tmp_path / "good.ckpt")
     entry = export_checkpoint(ckpt, tmp_path / "zoo")
-    assert load_file_entry(entry).config() == TINY
+    assert load_file_entry(entry).codec.config() == TINY
     module = LitCodec("image/hyperprior", TINY)
     init_from(module, str(ckpt))
     teacher = load_teacher("image/hyperprior", TINY, str(ckpt))

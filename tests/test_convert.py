@@ -34,7 +34,7 @@ def test_command_line_writes_weights_that_init_a_run(tmp_path, tiny_weights):
     assert entry["quality_range"] == [1, 4] and entry["lambda_levels"] == LAMBDAS
     assert main(["image-to-video", str(variable), str(tmp_path), "--intra-period", "4"]) == 0
     video = tmp_path / "video-stem-from-tiny-variable.json"
-    stem = load_file_entry(video)
+    stem = load_file_entry(video).codec
     assert stem.codec_id == "video/stem" and stem.quality_range == (1.0, 4.0) and stem.intra_period == 4
     lit = LitCodec("video/stem", stem.config(), lmbda_levels=LAMBDAS, freeze=["g_a", "g_s", "gains", "intra"])
     assert init_from(lit, video) == []

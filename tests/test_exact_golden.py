@@ -23,12 +23,12 @@ def load(name: str):
     parsed = container.unpack((GOLDEN / f"{name}.omc").read_bytes())
     header = parsed.header
     if name == "s2lic-tiny":
-        model = zoo.load_file_entry(GOLDEN / "s2lic-tiny.json")
+        model = zoo.load_file_entry(GOLDEN / "s2lic-tiny.json").codec
     else:
         entry = zoo.find_by_sha(header["weights"])
         if entry is None:
             pytest.skip("the shipped weights that wrote this file are no longer shipped")
-        model = zoo.load_entry(entry)
+        model = zoo.load_entry(entry).codec
     return model, Bitstream(dict(parsed.chunks), header["shapes"], header["side_info"])
 
 

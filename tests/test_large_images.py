@@ -162,7 +162,7 @@ BOMBS = textwrap.dedent(
     def crafted(media, h, w, extra, valid_z=True):
         # a header declaring h x w, with the stream shapes that size needs, and a valid z stream
         entry = zoo.default_entry(media)
-        model = zoo.load(entry["codec_id"])
+        model = zoo.load(entry["codec_id"]).codec
         hyper = model.latent if media == "image" else model.intra  # the image prior codes z
         shapes = model.stream_shapes(h, w)
         side = {"size": [h, w]}

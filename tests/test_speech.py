@@ -96,7 +96,7 @@ def test_file_matches_the_in_memory_codec(tmp_path, weights):
     sf.write(tmp_path / "in.wav", x.view(-1).numpy(), 16000, subtype="FLOAT")
     compress_file(tmp_path / "in.wav", tmp_path / "a.omc", weights=weights)
     decompress_file(tmp_path / "a.omc", tmp_path / "a.wav", weights=weights)
-    model = load_file_entry(weights)
+    model = load_file_entry(weights).codec
     expected = model.decompress(model.compress(x)).view(-1).numpy()
     decoded, _ = sf.read(tmp_path / "a.wav", dtype="float32")
     assert np.abs(decoded - expected).max() <= 2 / 32768  # 16-bit output

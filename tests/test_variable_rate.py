@@ -141,8 +141,9 @@ def vr_weights(tmp_path_factory, vr_codec):
 def test_levels_and_interpolation_survive_export_and_reload(vr_codec, vr_weights, test_image):
     entry = read_entry(vr_weights)
     assert entry["quality_range"] == [1, 4] and entry["quality"] == 2
-    loaded = load_file_entry(vr_weights, quality=3.3)
-    assert loaded.quality == 3.3 and loaded.quality_range == (1.0, 4.0)
+    record = load_file_entry(vr_weights, quality=3.3)
+    assert record.quality == 3.3 and record.quality_range == (1.0, 4.0)
+    loaded = record.codec
     assert torch.equal(loaded.gains.log_gain, vr_codec.gains.log_gain.half().float())
     a = loaded.compress(test_image, 3.3)
     assert a.side_info["quality"] == 3.3

@@ -92,7 +92,7 @@ def test_files_round_trip_frame_by_frame(tmp_path, weights, size):
     # the file decodes to what the codec's evaluation pass reconstructs from the same frames
     from omnicodec.zoo import load_file_entry
 
-    model = load_file_entry(weights)
+    model = load_file_entry(weights).codec
     x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float()[None] / 255
     with torch.no_grad():
         expected = (model(x).x_hat[0].clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
@@ -118,7 +118,7 @@ def test_corrupt_frame_chunk_names_its_frame(tmp_path, weights):
     (tmp_path / "bad.omc").write_bytes(bytes(data))
     with pytest.raises(CorruptFileError, match="frame 2") as info:
         decompress_file(tmp_path / "bad.omc", tmp_path / "out.y4m", weights=weights)
-    assert info.value.frame_index == 2
+    assert info.value.unit_index == 2
     assert not (tmp_path / "out.y4m").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
@@ -202,16 +202,16 @@ def test_one_pixel_video_round_trips(tmp_path, weights):
 
 def test_the_encoding_progress_bar_knows_the_frame_count(tmp_path):
     from omnicodec.datasets.video_io import VideoWriter, open_video
-    from omnicodec.media.video import _frame_count
+    from omnicodec.media.video import frame_count
 
     writer = VideoWriter(tmp_path / "v.y4m", 64, 48, (25, 1))
     for _ in range(7):
         writer.write(np.zeros((48, 64, 3), np.uint8))
     writer.commit()
     frames, info = open_video(tmp_path / "v.y4m")
-    assert _frame_count(tmp_path / "v.y4m", info) == 7
+    assert frame_count(tmp_path / "v.y4m", info) == 7
     writer = VideoWriter(tmp_path / "pngs", 64, 48, (25, 1))
     for _ in range(3):
         writer.write(np.zeros((48, 64, 3), np.uint8))
     writer.commit()
-    assert _frame_count(tmp_path / "pngs", open_video(tmp_path / "pngs")[1]) == 3
+    assert frame_count(tmp_path / "pngs", open_video(tmp_path / "pngs")[1]) == 3

@@ -14,15 +14,18 @@ def test_shipped_default_loads_and_is_small():
     assert entry["codec_id"] == "image/hyperprior"
     tensor_file = zoo.WEIGHTS_DIR / entry["weights_file"]
     assert tensor_file.stat().st_size <= 8 * 1024 * 1024
-    codec = zoo.load(entry["codec_id"], entry["quality"])
-    assert codec.weights_sha256 == entry["sha256"]
+    loaded = zoo.load(entry["codec_id"], entry["quality"])
+    assert loaded.weights_sha256 == entry["sha256"] and loaded.codec_id == entry["codec_id"]
+    assert loaded.quality == entry["quality"] and list(loaded.quality_range or []) == entry.get("quality_range", [])
+    assert not hasattr(loaded.codec, "weights_sha256") and not hasattr(loaded.codec, "quality")  # nothing patched on
+    codec = loaded.codec
     assert not codec.training
     bitstream = codec.compress(smooth_images(1, 64))
-    assert set(bitstream.streams) == {"y", "z"}
+    assert set(bitstream.streams) == {"image"}
 
 
 def test_exported_weights_reload_exactly(tiny_codec, tiny_weights):
-    loaded = zoo.load_file_entry(tiny_weights)
+    loaded = zoo.load_file_entry(tiny_weights).codec
     x = smooth_images(1, 64, seed=3)
     # the export rounded parameters to float16 and re-froze the tables: the loaded model
     # decodes its own streams exactly and stays close to the float32 original
@@ -55,7 +58,7 @@ def test_missing_or_foreign_entries(tmp_path, tiny_weights):
 
 
 def test_modified_parameters_make_tables_stale(tiny_weights):
-    codec = zoo.load_file_entry(tiny_weights)
+    codec = zoo.load_file_entry(tiny_weights).codec
     with torch.no_grad():
         codec.latent.entropy_bottleneck.quantiles.add_(0.5)
     with pytest.raises(StaleTablesError):

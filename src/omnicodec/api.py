@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import zoo
-from .coding import coder_identity, container
+from .coding import container
 from .coding.range_coder import CODER_NAME
 from .errors import (
     CorruptFileError,
@@ -20,11 +20,8 @@ from .errors import (
     UnsupportedVersionError,
     WeightsMismatchError,
 )
-from .fileio import atomic_write_bytes, check_not_same_file, check_output
+from .fileio import check_not_same_file, check_output
 from .memory import check_memory, resolve_limit
-
-MAX_PIXELS = 1 << 28  # refuse declared image sizes beyond 268 megapixels (after padding to the codec's stride)
-PAD = 64  # every image codec pads to a multiple of 64
 
 
 def memory_check(model, limit: int):
@@ -135,16 +132,23 @@ def load_codec(
     weights: str | Path | None = None,
     device: str = "cpu",
     media: str = "image",
-):
+) -> zoo.LoadedCodec:
     """The codec for compressing: exported ``weights``, or shipped ones by id and quality."""
     if weights is not None:
-        codec = zoo.load_file_entry(weights, device, quality)
-        if codec_id is not None and codec.codec_id != codec_id:
-            raise InputError(f"--weights hold a {codec.codec_id} model, not {codec_id}")
-        return codec
+        loaded = zoo.load_file_entry(weights, device, quality)
+        if codec_id is not None and loaded.codec_id != codec_id:
+            raise InputError(f"--weights hold a {loaded.codec_id} model, not {codec_id}")
+        return loaded
     if codec_id is None:
         codec_id = zoo.default_entry(media)["codec_id"]
     return zoo.load(codec_id, quality, device)
+
+
+def _media_of(path: Path) -> str:
+    from .media.speech import is_speech_path
+    from .media.video import is_video_path
+
+    return "video" if is_video_path(path) else "speech" if is_speech_path(path) else "image"
 
 
 def compress_file(
@@ -169,8 +173,7 @@ def compress_file(
     ``max_memory`` (bytes, or e.g. ``"2G"``; default: what the machine has available) bounds the
     estimated peak memory: a larger image or video frame is refused before it is read.
     """
-    from .media.speech import is_speech_path
-    from .media.video import is_video_path
+    from .media import driver
 
     start = time.perf_counter()
     input, output = Path(input), Path(output)
@@ -179,7 +182,7 @@ def compress_file(
     check_not_same_file(input, output)
     if not input.exists():
         raise InputError(f"{input}: no such file")
-    media = "video" if is_video_path(input) else "speech" if is_speech_path(input) else "image"
+    media = _media_of(input)
     if bpp is not None:
         if media != "image":
             raise InputError(f"a size target (bpp) applies to images; {input} looks like {media}")
@@ -188,36 +191,42 @@ def compress_file(
         if not (isinstance(bpp, (int, float)) and 0 < bpp < 1e3):
             raise InputError(f"the size target must be a positive number of bits per pixel, got {bpp!r}")
     limit = resolve_limit(max_memory)
-    model = load_codec(codec, quality, weights, device, media)
+    loaded = load_codec(codec, quality, weights, device, media)
+    model = loaded.codec
     if model.media != media:
         raise InputError(f"{model.codec_id} codes {model.media}, but {input} looks like {media}")
-    header = {
-        "codec": model.codec_id,
-        "quality": model.quality,
-        "weights": model.weights_sha256[: zoo.SHA_PREFIX_LEN],
-        "coder": coder_identity(),
-    }
+    check_size, notes, total = memory_check(model, limit), [], None
+    if media == "image":
+        from .media.image import encode_to_size, open_image
+
+        pieces, info, notes, pixels = open_image(input, check_size)
+        unit, total = "image", 1
+    elif media == "video":
+        from .media.video import open_frames
+
+        pieces, info, total = open_frames(input, check_size)
+        unit = "frame"
+    else:
+        from .media.speech import open_audio
+
+        pieces, info = open_audio(input)
+        unit = "chunk"
+    header = driver.file_header(model.codec_id, loaded.quality, loaded.weights_sha256, info, {})
+    rate = loaded.quality if loaded.quality_range is not None else None
+    if bpp is not None:
+        size, reached, note = encode_to_size(model, pieces[0], info, header, output, bpp, pixels)
+        return CompressResult(str(input), str(output), model.codec_id, reached, size, pixels,
+                              time.perf_counter() - start, notes + [note])
+    done = driver.encode(model, pieces, info, header, output, rate, progress and media != "image", unit, total)
     if media == "speech":
-        from .media.speech import compress_speech
-
-        size, info, samples = compress_speech(model, input, output, header, device, progress)
-        return CompressResult(str(input), str(output), model.codec_id, model.quality, size, samples,
-                              time.perf_counter() - start, media="speech")
+        return CompressResult(str(input), str(output), model.codec_id, loaded.quality, done.size,
+                              done.stats["samples"], time.perf_counter() - start, media="speech")
     if media == "video":
-        from .media.video import compress_video
-
-        size, info, pixels = compress_video(model, input, output, header, device, progress, memory_check(model, limit))
-        return CompressResult(str(input), str(output), model.codec_id, model.quality, size, pixels,
-                              time.perf_counter() - start, frames=info["frames"])
-    from .media.image import compress_image
-
-    variable = getattr(model, "quality_range", None) is not None
-    data, _, notes, pixels, reached = compress_image(
-        model, input, header, device, model.quality if variable and bpp is None else None, bpp,
-        memory_check(model, limit),
-    )
-    atomic_write_bytes(output, data)
-    return CompressResult(str(input), str(output), model.codec_id, reached, len(data), pixels,
+        return CompressResult(str(input), str(output), model.codec_id, loaded.quality, done.size,
+                              done.units * info["width"] * info["height"], time.perf_counter() - start,
+                              frames=done.units)
+    reached = done.side_info.get("quality", loaded.quality)
+    return CompressResult(str(input), str(output), model.codec_id, reached, done.size, pixels,
                           time.perf_counter() - start, notes)
 
 
@@ -250,24 +259,11 @@ def _check_header(header: dict) -> str:
     return kind
 
 
-def _check_image_header(header: dict) -> None:
-    try:
-        shapes, side = header["shapes"], header["side_info"]
-        h, w = header["media"]["height"], header["media"]["width"]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (h, w)):
-            raise TypeError("the image size is not a pair of integers")
-        if not isinstance(shapes, dict) or not isinstance(side, dict):
-            raise TypeError("wrong field types")
-        for shape in shapes.values():
-            if not (isinstance(shape, list) and 1 <= len(shape) <= 6 and all(isinstance(d, int) and d >= 0 for d in shape)):
-                raise ValueError(f"bad stream shape {shape!r}")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptFileError(f"file header is incomplete or malformed ({exc})") from exc
-    if not (0 < h and 0 < w and -(-h // PAD) * PAD * (-(-w // PAD) * PAD) <= MAX_PIXELS):
-        raise CorruptFileError(f"file declares an implausible image size {w}x{h}")
-    if side.get("size") != [h, w]:
+def _check_size_agrees(header: dict, height: int, width: int) -> None:
+    """The media size (what memory is checked against) and the codec's size (what it decodes) agree."""
+    side = header.get("side_info", {})
+    if not isinstance(side, dict) or side.get("size") != [height, width]:
         raise CorruptFileError("file header disagrees with itself about the image size")
-    # the codec checks that the stream shapes fit this size before decoding anything
 
 
 def _header_quality(header: dict) -> float:
@@ -275,11 +271,11 @@ def _header_quality(header: dict) -> float:
     return float(q) if isinstance(q, (int, float)) and q == q and abs(q) < 1e6 else 0.0
 
 
-def _codec_for_file(header: dict, weights: str | Path | None, device: str):
+def _codec_for_file(header: dict, weights: str | Path | None, device: str) -> zoo.LoadedCodec:
     prefix = header["weights"] if isinstance(header.get("weights"), str) else ""
     try:
         if weights is not None:
-            model = zoo.load_file_entry(weights, device)
+            loaded = zoo.load_file_entry(weights, device)
         else:
             entry = zoo.find_by_sha(prefix) if prefix else None
             if entry is None and zoo.retired(prefix):
@@ -292,15 +288,15 @@ def _codec_for_file(header: dict, weights: str | Path | None, device: str):
                     f"file was written with {header['codec']} weights {prefix or '?'}…, which are not shipped "
                     "with this omnicodec; pass --weights with the exported model"
                 )
-            model = zoo.load_entry(entry, device)
+            loaded = zoo.load_entry(entry, device)
     except UnknownCodecError as exc:
         raise UnsupportedVersionError(f"file uses codec {header['codec']!r}, unknown to this omnicodec") from exc
-    if model.codec_id != header["codec"] or not model.weights_sha256.startswith(prefix) or not prefix:
+    if loaded.codec_id != header["codec"] or not loaded.weights_sha256.startswith(prefix) or not prefix:
         raise WeightsMismatchError(
             f"file needs {header['codec']} weights {prefix}…, but the loaded model is "
-            f"{model.codec_id} {model.weights_sha256[: zoo.SHA_PREFIX_LEN]}…"
+            f"{loaded.codec_id} {loaded.weights_sha256[: zoo.SHA_PREFIX_LEN]}…"
         )
-    return model
+    return loaded
 
 
 def decompress_file(
@@ -320,9 +316,11 @@ def decompress_file(
     An existing ``output`` is replaced only with ``overwrite=True`` (``force`` is the same switch).
     Sizes the file declares are checked against an estimate of the peak memory before anything
     that large is allocated; ``max_memory`` (bytes, or e.g. ``"2G"``) is the limit, by default
-    what the machine has available.
+    what the machine has available. The file is read once, unit by unit; every chunk is checked
+    against its CRC32 before it is decoded, and the whole file's CRC32 before the output is written.
     """
     from .coding.container import ContainerReader
+    from .media import driver
 
     start = time.perf_counter()
     force = force or overwrite
@@ -332,37 +330,42 @@ def decompress_file(
     if not input.is_file():
         raise InputError(f"{input}: no such file" if not input.exists() else f"{input} is not a file")
     check_not_same_file(input, output)  # before anything is decoded or written
-    reader = ContainerReader(input)
-    try:
-        kind = _check_header(reader.header)
-        check_output(output, force, allow_dir=kind == "video")
+    with ContainerReader(input) as reader:
         header = reader.header
-        if kind == "speech":
-            from .media.speech import check_speech_output, decompress_speech
+        kind = _check_header(header)
+        check_output(output, force, allow_dir=kind == "video")
+        media = header["media"]
+        h = w = 0
+        if kind == "image":
+            from .datasets.image_io import check_image_output
+            from .media.image import ImageSink, check_media
+
+            check_image_output(output)
+            h, w = check_media(media)
+            _check_size_agrees(header, h, w)
+        elif kind == "video":
+            from .media.video import FrameSink, check_media
+
+            h, w, _ = check_media(media)
+            _check_size_agrees(header, h, w)
+        else:
+            from .media.speech import AudioSink, check_speech_output
 
             check_speech_output(output)
-            model = _codec_for_file(header, weights, device)
-            samples, rate = decompress_speech(model, reader, output, sample_rate, progress)
-            return DecompressResult(str(input), str(output), model.codec_id, _header_quality(header), 0, 0,
-                                    time.perf_counter() - start, samples=samples, sample_rate=rate)
-        if kind == "video":
-            from .media.video import decompress_video
-
-            model = _codec_for_file(header, weights, device)
-            frames, h, w = decompress_video(model, reader, output, progress, memory_check(model, limit))
-            return DecompressResult(str(input), str(output), model.codec_id, _header_quality(header), h, w,
-                                    time.perf_counter() - start, frames)
-    finally:
-        reader.close()
-    from .datasets.image_io import check_image_output
-    from .media.image import decompress_image
-
-    check_image_output(output)
-    parsed = read_header(input)  # images: every byte checked before decoding
-    _check_image_header(parsed.header)
-    model = _codec_for_file(parsed.header, weights, device)
-    media = parsed.header["media"]
-    memory_check(model, limit)(int(media["height"]), int(media["width"]), "decode")
-    h, w = decompress_image(model, parsed, output)
-    return DecompressResult(str(input), str(output), model.codec_id, _header_quality(parsed.header), h, w,
-                            time.perf_counter() - start)
+        loaded = _codec_for_file(header, weights, device)
+        model = loaded.codec
+        if kind != "speech":
+            memory_check(model, limit)(h, w, "decode")
+        if kind == "image":
+            sink, unit, total = ImageSink(output, media), "image", 1
+        elif kind == "video":
+            sink, unit, total = FrameSink(output, media), "frame", None
+        else:
+            sink, unit, total = AudioSink(output, sample_rate), "chunk", None
+        driver.decode(model, reader, sink, progress and kind != "image", unit, total)
+    quality, seconds = _header_quality(header), time.perf_counter() - start
+    if kind == "speech":
+        return DecompressResult(str(input), str(output), model.codec_id, quality, 0, 0, seconds,
+                                samples=sink.samples, sample_rate=sink.rate)
+    frames = sink.frames if kind == "video" else 0
+    return DecompressResult(str(input), str(output), model.codec_id, quality, h, w, seconds, frames)

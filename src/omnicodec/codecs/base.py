@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -12,7 +14,7 @@ from torch import nn
 
 from ..coding import Bitstream
 from ..entropy_models import EntropyBottleneck, FrozenTables
-from ..errors import WeightsError
+from ..errors import CorruptFileError, WeightsError
 
 MAX_CHANNELS = 1024  # 2.7× the widest shipped model; N = M = 1024 is already about 1.5 GB of weights
 CHANNELS = (1, MAX_CHANNELS)
@@ -31,6 +33,77 @@ class CodecOutput:
     x_hat: torch.Tensor
     likelihoods: dict[str, torch.Tensor]
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+_LEN = struct.Struct("<I")
+
+Unit = tuple[str, bytes]  # a named unit of a coded item: its name (a file chunk) and its payload
+
+
+def frame_streams(streams: dict[str, bytes]) -> bytes:
+    """One unit's payload: its streams in order, each but the last preceded by its length (uint32)."""
+    parts = list(streams.values())
+    return b"".join(_LEN.pack(len(s)) + s for s in parts[:-1]) + (parts[-1] if parts else b"")
+
+
+def unframe_streams(payload: bytes, names: tuple[str, ...], what: str) -> dict[str, bytes]:
+    """The inverse of :func:`frame_streams` for a unit whose streams are ``names``; a payload whose
+    lengths overrun it raises :class:`CorruptFileError` naming ``what`` (e.g. ``"frame 3"``)."""
+    streams, at = {}, 0
+    for name in names[:-1]:
+        if at + _LEN.size > len(payload):
+            raise CorruptFileError(f"{what} is corrupt: its chunk is too short")
+        (n,) = _LEN.unpack_from(payload, at)
+        at += _LEN.size
+        if at + n > len(payload):
+            raise CorruptFileError(f"{what} is corrupt: its {name} stream overruns the chunk")
+        streams[name], at = payload[at : at + n], at + n
+    if names:
+        streams[names[-1]] = payload[at:]
+    return streams
+
+
+class UnitEncoder:
+    """Codes one item (an image, a clip, a recording) unit by unit, holding what the codec carries
+    from one unit to the next (a reference frame, a previous chunk's latent, buffered audio).
+
+    ``header`` is the side information the decoder needs for every unit, known before the first
+    unit (a file writes it in its header); ``stats`` reports on the coding (not stored).
+    """
+
+    header: dict
+    stats: dict
+
+    def push(self, piece: Any) -> list[Unit]:  # pragma: no cover - abstract
+        """Take the next piece of input (the image, a frame, a block of samples); returns the units it completes."""
+        raise NotImplementedError
+
+    def finish(self) -> list[Unit]:
+        """The units still held once the input has ended."""
+        return []
+
+
+class UnitDecoder:
+    """Decodes the units of one item in order; holds the state the codec carries between them.
+
+    ``kind`` names a unit for a reader (``"frame"``, ``"audio chunk"``) and ``count`` is how many
+    units were decoded so far, so a damaged unit is reported as e.g. ``frame 3``.
+    """
+
+    kind: str = "unit"
+    count: int = 0
+
+    def label(self) -> str:
+        """The unit decoded next, in words."""
+        return f"{self.kind} {self.count}"
+
+    def push(self, name: str, payload: bytes) -> list[Any]:  # pragma: no cover - abstract
+        """Take the next unit; returns the pieces of output it completes (an image, frames, audio blocks)."""
+        raise NotImplementedError
+
+    def finish(self) -> list[Any]:
+        """The pieces still held once the last unit was read; raises :class:`CorruptFileError` if units are missing."""
+        return []
 
 
 class Codec(nn.Module):
@@ -91,11 +164,50 @@ class Codec(nn.Module):
     def forward(self, x: torch.Tensor) -> CodecOutput:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def compress(self, x: torch.Tensor) -> Bitstream:  # pragma: no cover - abstract
+    @property
+    def quality_range(self) -> tuple[float, float] | None:
+        """``(lowest, highest)`` quality of a variable-rate codec (see :mod:`.rate`); ``None``: one fixed rate."""
+        return None
+
+    # --- the streaming contract -------------------------------------------------------------
+    # A codec codes an item as a sequence of named units (see UnitEncoder / UnitDecoder); the file
+    # drivers in omnicodec.media write each unit as one container chunk and ``header`` into the file
+    # header, and ``compress`` / ``decompress`` do the same in memory.
+
+    def unit_encoder(self, media: dict, quality: float | None = None) -> UnitEncoder:  # pragma: no cover
+        """An encoder for one item described by ``media`` (its ``height``/``width`` for images and video)
+        at ``quality`` (variable-rate codecs; ``None``: the codec's default)."""
         raise NotImplementedError
 
-    def decompress(self, bitstream: Bitstream) -> torch.Tensor:  # pragma: no cover - abstract
+    def unit_decoder(self, header: dict) -> UnitDecoder:  # pragma: no cover - abstract
+        """A decoder for one item whose encoder declared ``header``; checks it before anything is decoded
+        (:class:`CorruptFileError` for values that cannot be right)."""
         raise NotImplementedError
+
+    def split(self, x: torch.Tensor) -> Iterable[Any]:
+        """The pieces an in-memory item is pushed as (default: the whole item at once)."""
+        return [x]
+
+    def join(self, pieces: list[Any]) -> torch.Tensor:
+        """The in-memory item from the decoded pieces (default: concatenated along the first axis)."""
+        return torch.cat(pieces)
+
+    def describe(self, x: torch.Tensor) -> dict:
+        """The media description :meth:`unit_encoder` needs for an in-memory item (default: its height and width)."""
+        return {"height": int(x.shape[-2]), "width": int(x.shape[-1])}
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, quality: float | None = None) -> Bitstream:
+        """Code ``x`` in memory: the concatenation of its units, with the encoder's header as side info."""
+        encoder = self.unit_encoder(self.describe(x), quality)
+        units = [unit for piece in self.split(x) for unit in encoder.push(piece)] + encoder.finish()
+        return Bitstream(dict(units), side_info=dict(encoder.header), stats=dict(encoder.stats))
+
+    @torch.no_grad()
+    def decompress(self, bitstream: Bitstream) -> torch.Tensor:
+        decoder = self.unit_decoder(bitstream.side_info)
+        pieces = [piece for name, payload in bitstream.streams.items() for piece in decoder.push(name, payload)]
+        return self.join(pieces + decoder.finish())
 
     # --- shared machinery -----------------------------------------------------------
 

@@ -1,74 +1,89 @@
-"""Images to omnicodec files and back."""
+"""Images for the file driver: the input as one piece of 8-bit pixels, and a sink that writes the
+decoded image (PNG, JPEG, …) atomically; plus the size-target search, which needs the whole file's size."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ..coding import Bitstream, container
-from ..datasets.image_io import read_image, write_image
-from ..errors import CorruptFileError, InputError, OmnicodecError
+from ..datasets.image_io import check_image_output, read_image, write_image
+from ..errors import CorruptFileError, InputError
+from . import driver
+
+MAX_PIXELS = 1 << 28  # refuse declared image sizes beyond 268 megapixels (after padding to multiples of 64)
+PAD = 64
 
 
-def compress_image(
-    model, input, header: dict, device: str, quality: float | None = None, max_bpp: float | None = None,
-    check_size=None,
-) -> tuple[bytes, dict, list[str], int, float]:
-    """``(file bytes, media description, notes, pixels, quality)``.
-
-    ``quality`` is the rate of a variable-rate codec; ``max_bpp`` instead searches its quality range
-    for the highest quality whose whole file stays within ``max_bpp`` bits per pixel.
-    ``check_size(height, width, "encode")`` runs once the image's size is known, before its pixels are decoded.
-    """
-    array, info = read_image(input, check_size=None if check_size is None else lambda h, w: check_size(h, w, "encode"))
-    notes, pixels = list(info.notes), info.height * info.width
-    # 8-bit pixels: the codec turns them into floats tile by tile (a whole float image is 4x larger)
-    x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).to(device)
-    variable = getattr(model, "quality_range", None) is not None
-
-    def pack(bitstream: Bitstream) -> bytes:
-        q = bitstream.side_info.get("quality", header.get("quality"))
-        full = dict(header, quality=q, media=info.media(), shapes=bitstream.shapes, side_info=bitstream.side_info)
-        return container.pack(full, bitstream.streams)
-
-    if max_bpp is not None:
-        if not variable:
-            raise InputError(f"{model.codec_id} with these weights has one fixed rate; --bpp needs a variable-rate model")
-        target = int(max_bpp * pixels / 8)
-        bitstream, quality, trials = model.compress_to_size(x, lambda b: len(pack(b)), target)
-        data = pack(bitstream)
-        reached = 8 * len(data) / pixels
-        if len(data) > target:
-            raise InputError(
-                f"cannot reach {max_bpp:g} bpp: the lowest quality ({quality:g}) gives {reached:.4f} bpp for this image"
-            )
-        how = f"quality {quality:.4g}, {reached:.4f} bpp, after {trials} trial encodes"
-        if quality >= model.quality_range[1] and reached < max_bpp * 0.95:
-            how += " (the highest quality stays below the target)"
-        notes.append(f"size target {max_bpp:g} bpp: {how}")
-        return data, info.media(), notes, pixels, quality
-    bitstream = model.compress(x, quality) if variable else model.compress(x)
-    quality = bitstream.side_info.get("quality", header.get("quality"))
-    return pack(bitstream), info.media(), notes, pixels, quality
+def open_image(path, check_size=None):
+    """``(pieces, media, notes, pixels)`` of an image file; ``check_size(height, width, "encode")`` runs once its
+    size is known, before its pixels are decoded. The one piece is [1, 3, H, W] uint8 (the codec turns it into
+    floats tile by tile: a whole float image is 4x larger)."""
+    array, info = read_image(path, check_size=None if check_size is None else lambda h, w: check_size(h, w, "encode"))
+    x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
+    return [x], info.media(), list(info.notes), info.height * info.width
 
 
-def decompress_image(model, parsed: container.Container, output) -> tuple[int, int]:
-    """Decode a parsed image file into ``output``; returns (height, width)."""
-    header = parsed.header
-    bitstream = Bitstream(dict(parsed.chunks), header["shapes"], header["side_info"])
+def check_media(media: dict) -> tuple[int, int]:
+    """``(height, width)`` of a file's image description, refused when implausible."""
     try:
-        x_hat = model.decompress(bitstream)
-    except OmnicodecError:
-        raise
-    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
-        raise CorruptFileError(f"file content does not match its codec: {exc}") from exc
-    media = header["media"]
-    if tuple(x_hat.shape[-2:]) != (media["height"], media["width"]):
-        raise CorruptFileError("decoded image size differs from the header")
-    array = to_uint8(x_hat[0])
-    del x_hat  # the float image is 4x the 8-bit one: free it before Pillow copies the pixels
-    write_image(output, array, "L" if media.get("output_mode") == "L" else "RGB")
-    return media["height"], media["width"]
+        h, w = media["height"], media["width"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (h, w)):
+            raise TypeError("the image size is not a pair of integers")
+    except (KeyError, TypeError) as exc:
+        raise CorruptFileError(f"file header is incomplete or malformed ({exc})") from exc
+    if not (0 < h and 0 < w and -(-h // PAD) * PAD * (-(-w // PAD) * PAD) <= MAX_PIXELS):
+        raise CorruptFileError(f"file declares an implausible image size {w}x{h}")
+    return h, w
+
+
+class ImageSink:
+    """Holds the decoded image until :meth:`commit` writes it (8-bit, in bands) atomically."""
+
+    def __init__(self, output, media: dict) -> None:
+        check_image_output(output)
+        self.output, self.media = output, media
+        self.height, self.width = check_media(media)
+        self.image: torch.Tensor | None = None
+
+    def write(self, x_hat: torch.Tensor) -> None:
+        if self.image is not None:
+            raise CorruptFileError("the file holds more than one image")
+        if tuple(x_hat.shape[-2:]) != (self.height, self.width):
+            raise CorruptFileError("decoded image size differs from the header")
+        self.image = x_hat
+
+    def commit(self) -> None:
+        if self.image is None:
+            raise CorruptFileError("the file holds no image")
+        array = to_uint8(self.image[0])
+        self.image = None  # the float image is 4x the 8-bit one: free it before Pillow copies the pixels
+        write_image(self.output, array, "L" if self.media.get("output_mode") == "L" else "RGB")
+
+    def abort(self) -> None:
+        self.image = None
+
+
+def encode_to_size(codec, x: torch.Tensor, media: dict, header: dict, output, max_bpp: float, pixels: int):
+    """Write the highest quality of a variable-rate codec whose whole file stays within ``max_bpp`` bits
+    per pixel; returns (file bytes, quality, note)."""
+    if codec.quality_range is None:
+        raise InputError(f"{codec.codec_id} with these weights has one fixed rate; --bpp needs a variable-rate model")
+    target = int(max_bpp * pixels / 8)
+
+    def size_of(bitstream) -> int:
+        return driver.coded_size(dict(header, quality=bitstream.side_info["quality"]), bitstream.streams,
+                                 bitstream.side_info)
+
+    bitstream, quality, trials = codec.compress_to_size(x, size_of, target)
+    size = size_of(bitstream)
+    reached = 8 * size / pixels
+    if size > target:
+        raise InputError(f"cannot reach {max_bpp:g} bpp: the lowest quality ({quality:g}) gives {reached:.4f} bpp for this image")
+    driver.write_coded(output, dict(header, quality=quality), bitstream.streams, bitstream.side_info)
+    how = f"quality {quality:.4g}, {reached:.4f} bpp, after {trials} trial encodes"
+    if quality >= codec.quality_range[1] and reached < max_bpp * 0.95:
+        how += " (the highest quality stays below the target)"
+    return size, quality, f"size target {max_bpp:g} bpp: {how}"
 
 
 def to_uint8(x: torch.Tensor, rows: int = 256) -> np.ndarray:

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         entry = read_entry(args.weights)
-        codec = load_file_entry(args.weights)
+        codec = load_file_entry(args.weights).codec
         stem = Path(args.weights).stem
         if args.command == "to-variable":
             trained = args.trained_lambda or entry.get("lambda")

@@ -44,7 +44,7 @@ def load_teacher(codec_id: str, config: dict, weights: str | None) -> nn.Module:
         return codec
     from ..zoo import load_file_entry
 
-    return load_file_entry(weights)
+    return load_file_entry(weights).codec
 
 
 class LitDistill(L.LightningModule):

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UnknownCodecError, WeightsError
-from .format import SHA_PREFIX_LEN, load_entry, load_file_entry, read_entry, save_weights, sha256_file
+from .format import SHA_PREFIX_LEN, LoadedCodec, load_entry, load_file_entry, read_entry, save_weights, sha256_file
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -86,13 +86,14 @@ def find_by_sha(prefix: str) -> dict | None:
     return None
 
 
-def load(codec_id: str, quality: float | None = None, device: str | torch.device = "cpu"):
-    """A ready (eval-mode, frozen) codec with shipped weights (at ``quality``, for a variable-rate one)."""
+def load(codec_id: str, quality: float | None = None, device: str | torch.device = "cpu") -> LoadedCodec:
+    """Shipped weights as a ready (eval-mode, frozen) codec, at ``quality`` for a variable-rate one; the
+    record's ``.codec`` is the ``nn.Module``."""
     return load_entry(find_entry(codec_id, quality), device, quality)
 
 
 __all__ = [
-    "SHA_PREFIX_LEN", "WEIGHTS_DIR", "default_entry", "find_by_sha", "find_entry", "load", "load_entry",
+    "SHA_PREFIX_LEN", "WEIGHTS_DIR", "LoadedCodec", "default_entry", "find_by_sha", "find_entry", "load", "load_entry",
     "load_file_entry", "quality_label", "read_entry", "retired", "RETIRED", "save_weights", "serves", "sha256_file",
     "shipped_entries",
 ]

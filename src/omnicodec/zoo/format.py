@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -80,7 +81,7 @@ def save_weights(
         "dtype": dtype,
         "parameters": sum(p.numel() for p in codec.parameters()),
     }
-    span = getattr(codec, "quality_range", None)
+    span = codec.quality_range
     if span is not None:  # variable rate: one file, every quality in the range; "quality" is the default
         entry["quality_range"] = [_quality_value(span[0]), _quality_value(span[1])]
         entry["quality"] = _quality_value(codec.default_quality)
@@ -149,7 +150,31 @@ def build_codec(codec_id: object, config: object, source: str | Path) -> Codec:
         raise WeightsError(f"{source}: the {codec_id} config {config} does not build a model ({exc})") from exc
 
 
-def load_entry(entry: dict, device: str | torch.device = "cpu", quality: float | None = None) -> Codec:
+@dataclass(frozen=True)
+class LoadedCodec:
+    """A codec built from a weights entry (eval mode, tables frozen) and what a file written with it
+    records: the quality it was loaded at, the weights' sha256, and the entry it came from."""
+
+    codec: Codec
+    quality: int | float
+    weights_sha256: str
+    entry: dict
+
+    @property
+    def codec_id(self) -> str:
+        return self.codec.codec_id
+
+    @property
+    def media(self) -> str:
+        return self.codec.media
+
+    @property
+    def quality_range(self) -> tuple[float, float] | None:
+        """``(lowest, highest)`` quality of variable-rate weights; ``None`` for fixed-rate ones."""
+        return self.codec.quality_range
+
+
+def load_entry(entry: dict, device: str | torch.device = "cpu", quality: float | None = None) -> LoadedCodec:
     """Build the codec of a weights entry and load its tensors after checking the sha256.
 
     ``quality`` picks the rate of a variable-rate entry (default: the entry's own quality)."""
@@ -172,20 +197,17 @@ def load_entry(entry: dict, device: str | torch.device = "cpu", quality: float |
         codec.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise WeightsError(f"{tensor_path} does not match codec {entry['codec_id']}: {exc}") from exc
-    codec.weights_sha256 = digest
-    span = getattr(codec, "quality_range", None)
+    span = codec.quality_range
     if quality is None or span is None:
         if span is None and quality is not None and float(quality) != float(entry["quality"]):
             raise WeightsError(f"{tensor_path.name} codes at quality {entry['quality']} only, not {quality}")
-        codec.quality = _quality_value(entry["quality"])
-    else:
-        if not float(span[0]) <= float(quality) <= float(span[1]):
-            raise WeightsError(f"{tensor_path.name} codes qualities {span[0]:g} to {span[1]:g}, not {quality}")
-        codec.quality = _quality_value(quality)
-    return codec.to(device).eval()
+        quality = entry["quality"]
+    elif not float(span[0]) <= float(quality) <= float(span[1]):
+        raise WeightsError(f"{tensor_path.name} codes qualities {span[0]:g} to {span[1]:g}, not {quality}")
+    return LoadedCodec(codec.to(device).eval(), _quality_value(quality), digest, entry)
 
 
-def load_file_entry(path: str | Path, device: str | torch.device = "cpu", quality: float | None = None) -> Codec:
+def load_file_entry(path: str | Path, device: str | torch.device = "cpu", quality: float | None = None) -> LoadedCodec:
     """Load exported weights from their JSON entry (or the ``.safetensors`` next to it)."""
     path = Path(path)
     if path.suffix == ".safetensors":

@@ -33,7 +33,7 @@ from ...coding import Bitstream
 from ...errors import CorruptFileError
 from ...layers.gain import GainUnits
 from ...layers.tiling import NotTileable, input_radius, tiled
-from ..base import Codec, CodecOutput
+from ..base import Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, unframe_streams
 from ..rate import VariableRate
 from .memory import coding_bytes, widest
 from .padding import crop, pad_to_multiple
@@ -112,20 +112,34 @@ class LatentImageCodec(VariableRate, Codec):
         x_hat = crop(self.synthesis(self._unscaled(y_hat, quality)), h, w)
         return CodecOutput(x_hat, likelihoods, {"y": y, "y_hat": y_hat})
 
-    def _compress_latent(self, y: torch.Tensor, quality: float | None, h: int, w: int) -> Bitstream:
-        bitstream, _ = self.latent.compress(self._scaled(y, quality))
-        bitstream.side_info["size"] = [int(h), int(w)]
+    def _coded(self, y: torch.Tensor, quality: float | None, h: int, w: int) -> Bitstream:
+        """The image as one unit ``"image"`` (its ``z`` and ``y`` streams), with the header it needs."""
+        latent, _ = self.latent.compress(self._scaled(y, quality))
+        header = {"size": [int(h), int(w)], **latent.side_info}
         if self.gains is not None:
-            bitstream.side_info["quality"] = self._quality(quality)
-        return bitstream
+            header["quality"] = self._quality(quality)
+        unit = frame_streams({"z": latent.streams["z"], "y": latent.streams["y"]})
+        return Bitstream({"image": unit}, side_info=header, stats=latent.stats)
 
-    @torch.no_grad()
-    def compress(self, x: torch.Tensor, quality: float | None = None) -> Bitstream:
-        """Code ``x`` ([1, 3, H, W] in [0, 1]); ``quality`` only for variable-rate codecs (default: theirs)."""
+    def unit_encoder(self, media: dict, quality: float | None = None) -> UnitEncoder:
         if quality is not None and self.gains is None:
             raise ValueError(f"{self.codec_id} has one fixed rate; it takes no quality")
-        h, w = x.shape[-2:]
-        return self._compress_latent(self.analysis(pad_to_multiple(x, STRIDE)), quality, h, w)
+        if self.gains is not None:
+            self._quality(quality)  # a bad quality fails before any work
+        return _ImageEncoder(self, quality)
+
+    def unit_decoder(self, header: dict) -> UnitDecoder:
+        try:
+            h, w = header["size"]
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w)):
+                raise TypeError("not a pair of positive integers")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptFileError(f"the image size in the header is malformed ({exc})") from None
+        try:
+            quality = self._stream_quality(header)
+        except ValueError as exc:
+            raise CorruptFileError(f"file declares an invalid quality: {exc}") from None
+        return _ImageDecoder(self, header, h, w, quality)
 
     @torch.no_grad()
     def compress_to_size(
@@ -149,7 +163,7 @@ class LatentImageCodec(VariableRate, Codec):
         def trial(q: float) -> tuple[Bitstream, int]:
             nonlocal trials
             trials += 1
-            bitstream = self._compress_latent(y, q, h, w)
+            bitstream = self._coded(y, q, h, w)
             return bitstream, int(size_of(bitstream))
 
         best, s_lo = trial(lo)
@@ -178,14 +192,56 @@ class LatentImageCodec(VariableRate, Codec):
         ph, pw = -(-height // STRIDE) * STRIDE, -(-width // STRIDE) * STRIDE
         return {"z": [1, self.z_channels, ph // 64, pw // 64], "y": [1, self.y_channels, ph // 16, pw // 16]}
 
-    @torch.no_grad()
-    def decompress(self, bitstream: Bitstream) -> torch.Tensor:
-        h, w = bitstream.side_info["size"]
-        if bitstream.shapes != self.stream_shapes(h, w):
-            raise CorruptFileError(f"stream shapes {bitstream.shapes} do not fit a {w}x{h} image")
-        try:
-            quality = self._stream_quality(bitstream.side_info)
-        except ValueError as exc:
-            raise CorruptFileError(f"file declares an invalid quality: {exc}") from None
+    def _decode(self, streams: dict[str, bytes], header: dict, h: int, w: int, quality: float | None) -> torch.Tensor:
+        bitstream = Bitstream(streams, self.stream_shapes(h, w), header)
         y_hat = self.latent.decompress(bitstream, device=self.device)
         return crop(self.synthesis(self._unscaled(y_hat, quality)), h, w).clamp_(0, 1)
+
+
+class _ImageEncoder(UnitEncoder):
+    def __init__(self, codec: LatentImageCodec, quality: float | None) -> None:
+        self.codec, self.quality, self.header, self.stats = codec, quality, {}, {}
+
+    @torch.no_grad()
+    def push(self, x: torch.Tensor) -> list[Unit]:
+        """``x``: [1, 3, H, W], floats in [0, 1] or 8-bit pixels."""
+        h, w = x.shape[-2:]
+        x = pad_to_multiple(x.to(self.codec.device), STRIDE)
+        coded = self.codec._coded(self.codec.analysis(x), self.quality, h, w)
+        self.header, self.stats = coded.side_info, coded.stats
+        return list(coded.streams.items())
+
+
+class _ImageDecoder(UnitDecoder):
+    """Decodes the unit ``"image"``; files of release 0.1 hold the same streams as two units ``"z"``, ``"y"``."""
+
+    kind = "image"
+
+    def label(self) -> str:
+        return "the image"
+
+    def __init__(self, codec: LatentImageCodec, header: dict, h: int, w: int, quality: float | None) -> None:
+        self.codec, self.header, self.h, self.w, self.quality = codec, header, h, w, quality
+        self.streams: dict[str, bytes] = {}
+        self.done = False
+
+    @torch.no_grad()
+    def push(self, name: str, payload: bytes) -> list[torch.Tensor]:
+        if self.done:
+            raise CorruptFileError(f"the file holds a unit {name!r} after its image")
+        if name == "image" and not self.streams:
+            self.streams = unframe_streams(payload, ("z", "y"), "the image")
+        elif name == "z" and not self.streams:
+            self.streams["z"] = payload
+            return []
+        elif name == "y" and list(self.streams) == ["z"]:
+            self.streams["y"] = payload
+        else:
+            raise CorruptFileError(f"unexpected unit {name!r} in an image file")
+        self.done = True
+        return [self.codec._decode(self.streams, self.header, self.h, self.w, self.quality)]
+
+    def finish(self) -> list[torch.Tensor]:
+        if not self.done:
+            raise CorruptFileError("the file holds no image (truncated?)")
+        return []

@@ -25,6 +25,8 @@ two chunks, the second conditioned on the first, so the temporal path is trained
 
 from __future__ import annotations
 
+import struct
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,7 +34,8 @@ from torch import nn
 from ...coding import Bitstream
 from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, hyper_transforms
 from ...entropy_models.exact import ACT_BITS, ExactNetwork
-from ..base import CHANNELS, Codec, CodecOutput
+from ...errors import CorruptFileError
+from ..base import CHANNELS, Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, unframe_streams
 from ..registry import register_codec
 
 HOP = 160  # samples per latent frame at 16 kHz
@@ -140,6 +143,7 @@ class ECC(Codec):
 
     # --- one chunk with context -------------------------------------------------------------
 
+    @torch.no_grad()
     def analyse_chunk(self, audio: torch.Tensor, start: int) -> torch.Tensor:
         """Latent of samples ``[start, start + chunk)`` of ``audio`` [B, 1, T], with context."""
         m = self.context_frames * HOP
@@ -149,6 +153,7 @@ class ECC(Codec):
         y = self.g_a(window)
         return y[..., self.context_frames : self.context_frames + self.chunk_frames]
 
+    @torch.no_grad()
     def synthesise_chunk(self, previous: torch.Tensor | None, current: torch.Tensor, following: torch.Tensor | None):
         """Waveform of ``current`` latent frames, with context from its neighbours (zeros at the ends)."""
         c = self.context_frames
@@ -189,28 +194,132 @@ class ECC(Codec):
     def decompress_chunk(self, bitstream: Bitstream, reference: torch.Tensor | None) -> torch.Tensor:
         return self.latent.decompress(bitstream, reference)
 
-    @torch.no_grad()
-    def compress(self, x: torch.Tensor) -> Bitstream:
-        """A whole [1, 1, T] waveform in memory (files go through :mod:`omnicodec.media.speech`)."""
-        out, reference = Bitstream(side_info={"samples": int(x.shape[-1])}), None
-        skipped = symbols = 0
-        for k, start in enumerate(range(0, max(x.shape[-1], 1), self.chunk_samples)):
-            bitstream, reference = self.compress_chunk(self.analyse_chunk(x, start), reference)
-            out.merge(bitstream, f"c{k}.")
-            skipped, symbols = skipped + bitstream.stats["y_skipped"], symbols + bitstream.stats["y_symbols"]
-        out.stats.update(y_symbols=symbols, y_skipped=skipped, skip_rate=skipped / max(symbols, 1))
-        return out
+    # --- the streaming contract: one unit per chunk, then "end" with the number of samples ------
 
-    @torch.no_grad()
-    def decompress(self, bitstream: Bitstream) -> torch.Tensor:
-        samples = bitstream.side_info["samples"]
-        count = max(-(-samples // self.chunk_samples), 1)
-        latents, reference = [], None
-        for k in range(count):
-            reference = self.decompress_chunk(bitstream.select(f"c{k}."), reference)
-            latents.append(reference)
-        audio = [
-            self.synthesise_chunk(latents[k - 1] if k else None, latents[k], latents[k + 1] if k + 1 < count else None)
-            for k in range(count)
-        ]
-        return torch.cat(audio, dim=-1)[..., :samples].clamp_(-1, 1)
+    def unit_encoder(self, media: dict | None = None, quality: float | None = None) -> UnitEncoder:
+        if quality is not None:
+            raise ValueError(f"{self.codec_id} has one fixed rate; it takes no quality")
+        # τ of entropy skip: the decoder must skip exactly the same elements
+        header = {"chunk_samples": self.chunk_samples, "skip_tau": self.skip_threshold}
+        if self.latent.entropy_params is not None:  # one scheme for all chunks
+            header["entropy_params"] = self.latent.entropy_params
+        return _ChunkEncoder(self, header)
+
+    def unit_decoder(self, header: dict) -> UnitDecoder:
+        if header.get("chunk_samples") != self.chunk_samples:
+            raise CorruptFileError("the file's chunk length does not match its codec")
+        try:
+            tau = float(header.get("skip_tau", 0.0))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise CorruptFileError("the file's skip threshold is malformed") from exc
+        chunk_info = {"skip_tau": tau}
+        if "entropy_params" in header:
+            chunk_info["entropy_params"] = header["entropy_params"]
+        return _ChunkDecoder(self, chunk_info)
+
+    def describe(self, x: torch.Tensor) -> dict:
+        return {"samples": int(x.shape[-1])}
+
+    def split(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """A waveform [1, 1, T] is pushed whole (files push it block by block)."""
+        return [x.reshape(-1)]
+
+    def join(self, pieces: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([p.reshape(1, 1, -1) for p in pieces], dim=-1) if pieces else torch.zeros(1, 1, 0)
+
+
+_END = struct.Struct("<Q")
+MAX_SAMPLES = 1 << 40
+
+
+class _ChunkEncoder(UnitEncoder):
+    """Buffers audio until a chunk and its right-hand context are in, then codes the chunk; only a
+    chunk and its context are ever held, whatever the length of the recording."""
+
+    def __init__(self, codec: ECC, header: dict) -> None:
+        self.codec, self.header, self.stats = codec, header, {"y_symbols": 0, "y_skipped": 0}
+        self.chunk, self.margin = codec.chunk_samples, codec.context_frames * HOP
+        self.buffer, self.buffer_start, self.next_start, self.total = torch.zeros(0), 0, 0, 0
+        self.k, self.reference = 0, None
+
+    def push(self, block) -> list[Unit]:
+        """``block``: the next mono samples at 16 kHz (a 1-D array or tensor of floats in [-1, 1])."""
+        block = torch.as_tensor(block, dtype=torch.float32).reshape(-1)
+        self.buffer, self.total = torch.cat([self.buffer, block]), self.total + block.numel()
+        units = []
+        while self.buffer_start + self.buffer.numel() >= self.next_start + self.chunk + self.margin:
+            units.append(self._code_next())
+        return units
+
+    def finish(self) -> list[Unit]:
+        units = []
+        while self.next_start < self.total:  # every sample is in a coded chunk
+            units.append(self._code_next())
+        self.stats["skip_rate"] = self.stats["y_skipped"] / max(self.stats["y_symbols"], 1)
+        self.stats["samples"] = self.total
+        return units + [("end", _END.pack(self.total))]
+
+    def _code_next(self) -> Unit:
+        """The chunk at ``next_start`` with its context from the buffer (zeros outside the audio)."""
+        chunk, margin, lo = self.chunk, self.margin, self.next_start - self.margin
+        window = torch.zeros(chunk + 2 * margin)
+        a = max(lo, self.buffer_start)
+        b = min(self.next_start + chunk + margin, self.buffer_start + self.buffer.numel())
+        if b > a:
+            window[a - lo : b - lo] = self.buffer[a - self.buffer_start : b - self.buffer_start]
+        y = self.codec.analyse_chunk(window.view(1, 1, -1).to(self.codec.device), margin)
+        bitstream, self.reference = self.codec.compress_chunk(y, self.reference)
+        for key in ("y_symbols", "y_skipped"):
+            self.stats[key] += bitstream.stats[key]
+        unit = (f"chunk-{self.k}", frame_streams({"z": bitstream.streams["z"], "y": bitstream.streams["y"]}))
+        self.k, self.next_start = self.k + 1, self.next_start + chunk
+        keep_from = self.next_start - margin
+        if keep_from > self.buffer_start:
+            self.buffer, self.buffer_start = self.buffer[keep_from - self.buffer_start :], keep_from
+        return unit
+
+
+class _ChunkDecoder(UnitDecoder):
+    """Decodes chunk latents in order; chunk ``k`` is synthesised once chunk ``k + 1`` (its right-hand
+    context) is decoded, so the output comes out a chunk behind the input."""
+
+    kind = "audio chunk"
+
+    def __init__(self, codec: ECC, chunk_info: dict) -> None:
+        self.codec, self.chunk_info = codec, chunk_info
+        self.shapes = codec.stream_shapes()
+        self.window: list[torch.Tensor] = []  # the latents of the last three chunks
+        self.reference, self.total = None, None
+
+    def push(self, name: str, payload: bytes) -> list[torch.Tensor]:
+        if self.total is not None:
+            raise CorruptFileError(f"the file holds a chunk {name!r} after its end chunk")
+        if name == "end":
+            if len(payload) != _END.size:
+                raise CorruptFileError("the end chunk is malformed")
+            (self.total,) = _END.unpack(payload)
+            return []
+        k = self.count
+        if name != f"chunk-{k}":
+            raise CorruptFileError(f"expected audio chunk {k}, found {name!r}")
+        streams = unframe_streams(payload, ("z", "y"), f"audio chunk {k}")
+        bitstream = Bitstream(streams, {n: list(v) for n, v in self.shapes.items()}, dict(self.chunk_info))
+        self.reference = self.codec.decompress_chunk(bitstream, self.reference)
+        self.window = (self.window + [self.reference])[-3:]
+        self.count += 1
+        if len(self.window) < 2:
+            return []
+        previous = self.window[-3] if len(self.window) == 3 else None
+        return [self.codec.synthesise_chunk(previous, self.window[-2], self.window[-1])]
+
+    def finish(self) -> list[torch.Tensor]:
+        total, k, chunk = self.total, self.count, self.codec.chunk_samples
+        if total is None:
+            raise CorruptFileError("the file has no end chunk (truncated?)")
+        if total > MAX_SAMPLES or -(-total // chunk) != k:
+            raise CorruptFileError(f"the file declares {total} samples but holds {k} chunks")
+        if not self.window:
+            return []
+        previous = self.window[-2] if len(self.window) >= 2 else None
+        last = self.codec.synthesise_chunk(previous, self.window[-1], None)
+        return [last[..., : max(total - (k - 1) * chunk, 0)]]

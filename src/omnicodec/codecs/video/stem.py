@@ -38,7 +38,8 @@ from ...entropy_models import (
 )
 from ...errors import CorruptFileError
 from ...layers import GDN, GainUnits, conv, deconv
-from ..base import CHANNELS, Codec, CodecOutput
+from ..base import CHANNELS, Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, unframe_streams
+from ..image.base import pixels_to_float
 from ..image.memory import coding_bytes, widest
 from ..image.padding import crop, pad_to_multiple
 from ..rate import LEVELS, QUALITIES, VariableRate
@@ -195,22 +196,65 @@ class STEMVideoCodec(VariableRate, Codec):
             y_hat = self.inter.decompress(bitstream, reference)
         return crop(self.g_s(self._unscaled(y_hat, quality)), height, width).clamp_(0, 1), y_hat
 
-    # --- the Codec contract on whole clips [T, 3, H, W] ------------------------------------------
+    # --- the streaming contract: one unit per frame ---------------------------------------------
 
-    @torch.no_grad()
-    def compress(self, x: torch.Tensor, quality: float | None = None) -> Bitstream:
-        out, reference = Bitstream(side_info={"size": list(x.shape[-2:]), "frames": x.shape[0]}), None
-        if self.gains is not None:
-            out.side_info["quality"] = self._quality(quality)
-        for t in range(x.shape[0]):
-            bitstream, reference = self.compress_frame(x[t : t + 1], t, reference, quality)
-            out.merge(bitstream, f"f{t}.")
-        return out
+    def unit_encoder(self, media: dict, quality: float | None = None) -> UnitEncoder:
+        if quality is not None and self.gains is None:
+            raise ValueError(f"{self.codec_id} with this config has one fixed rate; it takes no quality")
+        header = {"size": [int(media["height"]), int(media["width"])]}
+        if self.entropy_params is not None:  # one scheme for all frames
+            header["entropy_params"] = self.entropy_params
+        if self.gains is not None:  # one quality for all frames
+            header["quality"] = self._quality(quality)
+        return _FrameEncoder(self, header)
 
-    @torch.no_grad()
-    def decompress(self, bitstream: Bitstream) -> torch.Tensor:
-        (h, w), frames, reference, out = bitstream.side_info["size"], bitstream.side_info["frames"], None, []
-        for t in range(frames):
-            frame, reference = self.decompress_frame(bitstream.select(f"f{t}."), t, reference, h, w)
-            out.append(frame)
-        return torch.cat(out)
+    def unit_decoder(self, header: dict) -> UnitDecoder:
+        try:
+            h, w = header["size"]
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w)):
+                raise TypeError("not a pair of positive integers")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptFileError(f"the frame size in the header is malformed ({exc})") from None
+        frame_info = {k: header[k] for k in ("entropy_params", "quality") if k in header}
+        return _FrameDecoder(self, h, w, frame_info)
+
+    def split(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """A clip [T, 3, H, W] is pushed frame by frame."""
+        return [x[t : t + 1] for t in range(x.shape[0])]
+
+
+class _FrameEncoder(UnitEncoder):
+    def __init__(self, codec: STEMVideoCodec, header: dict) -> None:
+        self.codec, self.header, self.stats = codec, header, {}
+        self.t, self.reference = 0, None
+
+    def push(self, frame: torch.Tensor) -> list[Unit]:
+        """``frame``: [1, 3, H, W], floats in [0, 1] or 8-bit pixels."""
+        x = pixels_to_float(frame.to(self.codec.device))
+        bitstream, self.reference = self.codec.compress_frame(x, self.t, self.reference, self.header.get("quality"))
+        unit = (f"frame-{self.t}", frame_streams({"z": bitstream.streams["z"], "y": bitstream.streams["y"]}))
+        self.t += 1
+        return [unit]
+
+
+class _FrameDecoder(UnitDecoder):
+    kind = "frame"
+
+    def __init__(self, codec: STEMVideoCodec, h: int, w: int, frame_info: dict) -> None:
+        self.codec, self.h, self.w, self.frame_info = codec, h, w, frame_info
+        self.shapes, self.reference = codec.stream_shapes(h, w), None
+
+    def push(self, name: str, payload: bytes) -> list[torch.Tensor]:
+        t = self.count
+        if name != f"frame-{t}":
+            raise CorruptFileError(f"expected the chunk of frame {t}, found {name!r}")
+        streams = unframe_streams(payload, ("z", "y"), f"frame {t}")
+        bitstream = Bitstream(streams, {k: list(v) for k, v in self.shapes.items()}, dict(self.frame_info))
+        frame, self.reference = self.codec.decompress_frame(bitstream, t, self.reference, self.h, self.w)
+        self.count += 1
+        return [frame]
+
+    def finish(self) -> list[torch.Tensor]:
+        if self.count == 0:
+            raise CorruptFileError("the file holds no frames")
+        return []
