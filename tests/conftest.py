@@ -76,6 +76,58 @@ def tiny_weights(tmp_path_factory, tiny_codec):
     return save_weights(tiny_codec, out, "tiny", quality=1, extra={"lambda": 0.05})
 
 
+# tiny codecs of every medium, one coded file each: {media: (codec id, configuration)}
+CONFIGS = {
+    "image": ("image/hyperprior", {"N": 8, "M": 12}),
+    "video": ("video/stem", {"N": 8, "M": 12, "intra_period": 2}),
+    "speech": ("speech/ecc", {"channels": [8, 8, 8, 8], "M": 8, "N": 8, "slices": [4, 4], "chunk_frames": 16,
+                              "context_frames": 4}),
+}
+
+
+def make_input(media, folder):
+    """A small input file of ``media`` in ``folder``."""
+    import numpy as np
+    import soundfile as sf
+    from PIL import Image
+
+    from omnicodec.datasets.video_io import VideoWriter
+
+    if media == "image":
+        path = folder / "in.png"
+        array = (smooth_images(1, 48, seed=3)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(array).save(path)
+    elif media == "video":
+        path = folder / "in.y4m"
+        writer = VideoWriter(path, 32, 32, (25, 1))
+        for f in smooth_images(2, 32, seed=5):
+            writer.write((f.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+        writer.commit()
+    else:
+        audio, rate = sf.read(FIXTURES / "voice-22k-stereo.wav")
+        path = folder / "in.wav"
+        sf.write(path, audio[: rate // 2], rate)
+    return path
+
+
+@pytest.fixture(scope="session")
+def coded(tmp_path_factory):
+    """One small file per medium, with the weights that decode it: ``{media: (omc, weights)}``
+    (test_fuzz.py has a ``coded`` of its own)."""
+    from omnicodec import compress_file
+    from omnicodec.codecs import create_codec
+    from omnicodec.zoo import save_weights
+
+    folder = tmp_path_factory.mktemp("coded")
+    out = {}
+    for media, (codec_id, config) in CONFIGS.items():
+        torch.manual_seed(0)
+        weights = save_weights(create_codec(codec_id, config).eval().freeze(), folder, media, quality=1)
+        compress_file(make_input(media, folder), folder / f"{media}.omc", weights=weights)
+        out[media] = (folder / f"{media}.omc", weights)
+    return out
+
+
 def address_space_bytes() -> int:
     """This process's current virtual memory size (Linux), the base of a memory limit."""
     with open("/proc/self/status") as f:

@@ -1,62 +1,17 @@
 """What decoding and encoding may write: never the input, never a folder we did not write,
-outputs with the permissions of a plain write, atomic folder replacement, and temporary
-files that a rerun cleans up after a ``kill -9``."""
+atomic folder replacement, and temporary files that a rerun cleans up after a ``kill -9``
+(permissions: test_fileio.py)."""
 
 import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-import soundfile as sf
-import torch
 from PIL import Image
 
-from conftest import FIXTURES, smooth_images
+from conftest import CONFIGS, make_input
 from omnicodec import compress_file, decompress_file, fileio
-from omnicodec.codecs import create_codec
-from omnicodec.datasets.video_io import VideoWriter
 from omnicodec.errors import InputError, OutputExistsError
-from omnicodec.zoo import save_weights
-
-CONFIGS = {
-    "image": ("image/hyperprior", {"N": 8, "M": 12}),
-    "video": ("video/stem", {"N": 8, "M": 12, "intra_period": 2}),
-    "speech": ("speech/ecc", {"channels": [8, 8, 8, 8], "M": 8, "N": 8, "slices": [4, 4], "chunk_frames": 16,
-                              "context_frames": 4}),
-}
-
-
-def make_input(media, folder):
-    if media == "image":
-        path = folder / "in.png"
-        array = (smooth_images(1, 48, seed=3)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        Image.fromarray(array).save(path)
-    elif media == "video":
-        path = folder / "in.y4m"
-        writer = VideoWriter(path, 32, 32, (25, 1))
-        for f in smooth_images(2, 32, seed=5):
-            writer.write((f.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
-        writer.commit()
-    else:
-        audio, rate = sf.read(FIXTURES / "voice-22k-stereo.wav")
-        path = folder / "in.wav"
-        sf.write(path, audio[: rate // 2], rate)
-    return path
-
-
-@pytest.fixture(scope="module")
-def coded(tmp_path_factory):
-    """One small file per medium, with the weights that decode it."""
-    folder = tmp_path_factory.mktemp("coded")
-    out = {}
-    for media, (codec_id, config) in CONFIGS.items():
-        torch.manual_seed(0)
-        weights = save_weights(create_codec(codec_id, config).eval().freeze(), folder, media, quality=1)
-        compress_file(make_input(media, folder), folder / f"{media}.omc", weights=weights)
-        out[media] = (folder / f"{media}.omc", weights)
-    return out
-
 
 # --- defect 1: decoding to a folder of frames ------------------------------------------------
 
@@ -170,43 +125,7 @@ def test_compress_refuses_a_hard_link_to_its_input(coded, tmp_path):
     assert source.read_bytes() == before
 
 
-# --- defect 6: permissions and leftovers -----------------------------------------------------------
-
-
-@pytest.fixture
-def umask_027():
-    previous = os.umask(0o027)
-    yield 0o027
-    os.umask(previous)
-
-
-def all_outputs(coded, folder):
-    """Every kind of output omnicodec writes, in ``folder``."""
-    compress_file(make_input("image", folder), folder / "image.omc", weights=coded["image"][1])
-    decompress_file(coded["image"][0], folder / "image.png", weights=coded["image"][1])
-    decompress_file(coded["video"][0], folder / "video.y4m", weights=coded["video"][1])
-    decompress_file(coded["video"][0], folder / "frames", weights=coded["video"][1])
-    decompress_file(coded["speech"][0], folder / "speech.wav", weights=coded["speech"][1])
-    compress_file(make_input("speech", folder), folder / "speech.omc", weights=coded["speech"][1])
-    return ["image.omc", "image.png", "video.y4m", "frames", "frames/frame_00001.png", "speech.wav", "speech.omc"]
-
-
-def test_outputs_get_the_permissions_of_a_plain_write(coded, tmp_path, umask_027):
-    names = all_outputs(coded, tmp_path)
-    for name in names:
-        mode = (tmp_path / name).stat().st_mode & 0o777
-        expected = (0o777 if (tmp_path / name).is_dir() else 0o666) & ~umask_027
-        assert mode == expected, f"{name}: {oct(mode)} instead of {oct(expected)}"
-
-
-def test_writers_never_touch_the_umask(coded, tmp_path, monkeypatch):
-    """Changing the umask is process-wide: another thread's plain open() would get mode 0666."""
-
-    def forbidden(_mask):
-        raise AssertionError("os.umask was called")
-
-    monkeypatch.setattr(os, "umask", forbidden)
-    all_outputs(coded, tmp_path)
+# --- defect 6: leftovers -----------------------------------------------------------
 
 
 def dead_pid() -> int:

@@ -190,13 +190,14 @@ def test_training_losses_for_every_medium():
 def test_samples_are_a_function_of_their_index(tmp_path, image_dir):
     import soundfile as sf
 
-    from omnicodec.train.data import RandomCropDataset, SpeechSegmentDataset, VideoClipDataset, list_images, load_speech
+    from omnicodec.datasets.audio import load_mono
+    from omnicodec.train.data import RandomCropDataset, SpeechSegmentDataset, VideoClipDataset, list_images
 
     crops = RandomCropDataset(list_images([image_dir]), 32, seed=3, length=10)
     assert torch.equal(crops[7], RandomCropDataset(list_images([image_dir]), 32, seed=3, length=10)[7])
     assert not torch.equal(crops[7], crops[8])
     sf.write(tmp_path / "a.wav", np.random.default_rng(0).normal(0, 0.1, (44100, 2)).astype(np.float32), 44100)
-    audio = load_speech(tmp_path / "a.wav")
+    audio = load_mono(tmp_path / "a.wav")
     assert audio.ndim == 1 and abs(audio.size - 16000) <= 1
     speech = SpeechSegmentDataset([audio], 4000, seed=1, length=5)
     assert speech[2].shape == (1, 4000) and torch.equal(speech[2], SpeechSegmentDataset([audio], 4000, 1, 5)[2])

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from .constants import SPEECH_RATE
 from .errors import OmnicodecError, OutputExistsError
 
 EXIT_USAGE = 2
@@ -56,8 +57,8 @@ def _cmd_info(args: argparse.Namespace) -> None:
             frames = sum(name.startswith("frame-") for name in sizes)
             print(f"{frames} frames; bpp (whole file): {8 * size / (frames * int(media['height']) * int(media['width'])):.4f}")
         elif media.get("type") == "speech" and "end" in parsed.chunks:
-            samples = int.from_bytes(parsed.chunks["end"], "little")
-            print(f"{samples / 16000:.2f} s of audio; kbit/s (whole file): {8 * size / max(samples / 16000, 1e-9) / 1000:.2f}")
+            seconds = int.from_bytes(parsed.chunks["end"], "little") / SPEECH_RATE
+            print(f"{seconds:.2f} s of audio; kbit/s (whole file): {8 * size / max(seconds, 1e-9) / 1000:.2f}")
     except (AttributeError, KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError):
         pass  # a header this loose was checked by nothing else; print what we could
 
@@ -204,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="image: .png, .bmp, .tif, .ppm, .webp (lossless); video: .y4m, .mp4 or a folder name; "
                    "speech: .wav, .flac, .ogg")
     p.add_argument("--weights", help="exported weights, if the file was not written with shipped ones")
-    p.add_argument("--sample-rate", type=int, help="speech: output sample rate (default 16000)")
+    p.add_argument("--sample-rate", type=int, help=f"speech: output sample rate (default {SPEECH_RATE})")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     p.add_argument("--max-memory", metavar="SIZE", help="refuse sizes whose estimated peak memory exceeds SIZE, "

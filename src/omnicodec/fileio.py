@@ -5,6 +5,9 @@ then is renamed into place, so a crash or an error half-way leaves the target as
   folder with ``os.mkdir(..., 0o777)``, so the kernel applies the process umask exactly as
   for a plain ``open(path, "w")`` / ``mkdir``. The umask is never read or changed (changing
   it is process-wide and races with other threads).
+- Files: :class:`AtomicFile` (streaming, explicit commit / abort) and :func:`atomic_file`
+  (a ``with`` block) write a temporary file, fsync it and rename it onto the target; any
+  failure removes the temporary file.
 - Leftovers: temporary names are ``.NAME.omc-tmp-PID-RANDOM`` (``-old-`` for a folder being
   replaced). A process killed with ``kill -9`` cannot clean up, so before writing ``NAME`` we
   remove the leftovers of ``NAME`` whose process is gone; a rerun removes its own leftovers.
@@ -134,24 +137,57 @@ def commit_file(tmp: str | Path, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
+class AtomicFile:
+    """A file written under a temporary name beside ``path``: :meth:`commit` flushes it to disk
+    and renames it onto ``path``; :meth:`abort`, a failed commit, or an exception inside ``with``
+    removes it. For streaming writers that commit or abort on their own.
+
+    ``file`` is the open binary file; with ``by_name`` it is ``None`` and a library that writes
+    by name (soundfile, ffmpeg) writes to ``tmp``: the empty file already has the permissions of
+    a plain write, which opening it again for writing keeps. ``suffix`` ends the temporary name,
+    for libraries that choose the format by it."""
+
+    def __init__(self, path: str | Path, suffix: str = "", by_name: bool = False) -> None:
+        self.path = Path(path)
+        fd, self.tmp = make_temp_file(self.path, suffix)
+        if by_name:
+            os.close(fd)
+        self.file: BinaryIO | None = None if by_name else os.fdopen(fd, "wb")
+
+    def commit(self) -> None:
+        try:
+            if self.file is not None:
+                self.file.close()
+            commit_file(self.tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
 @contextmanager
-def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
-    """Yield a binary file; on success it replaces ``path``, on error it disappears."""
-    path = Path(path)
-    fd, tmp = make_temp_file(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def atomic_file(path: str | Path, suffix: str = "", by_name: bool = False) -> Iterator[BinaryIO | Path]:
+    """Yield a binary file (with ``by_name``, the temporary path to write) that replaces ``path``
+    when the block ends normally and disappears when it raises; see :class:`AtomicFile`."""
+    with AtomicFile(path, suffix, by_name) as out:
+        yield out.tmp if by_name else out.file
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_writer(path) as f:
+    with atomic_file(path) as f:
         f.write(data)
 
 

@@ -49,7 +49,7 @@ from ..errors import (
     TruncatedFileError,
     UnsupportedVersionError,
 )
-from ..fileio import commit_file, make_temp_file
+from ..fileio import AtomicFile
 
 MAGIC = b"\x89OMC"
 FORMAT_VERSION = 1
@@ -295,13 +295,16 @@ class ContainerWriter:
     def __init__(self, path: str | Path, header: dict) -> None:
         self.path = Path(path)
         head = _header_bytes(header)
-        fd, self._tmp = make_temp_file(self.path)
-        self._f = os.fdopen(fd, "wb")
+        self._out = AtomicFile(self.path)
         self._crc, self.size, self._names = 0, 0, set()
-        self._write(head)
+        try:
+            self._write(head)
+        except BaseException:
+            self._out.abort()
+            raise
 
     def _write(self, data: bytes) -> None:
-        self._f.write(data)
+        self._out.file.write(data)
         self._crc = zlib.crc32(data, self._crc)
         self.size += len(data)
 
@@ -313,15 +316,17 @@ class ContainerWriter:
 
     def commit(self) -> int:
         """Finish the file and move it into place; returns its size in bytes."""
-        self._f.write(_U32.pack(self._crc))
+        try:
+            self._out.file.write(_U32.pack(self._crc))
+        except BaseException:
+            self._out.abort()
+            raise
         self.size += _U32.size
-        self._f.close()
-        commit_file(self._tmp, self.path)
+        self._out.commit()
         return self.size
 
     def abort(self) -> None:
-        self._f.close()
-        self._tmp.unlink(missing_ok=True)
+        self._out.abort()
 
     def __enter__(self) -> ContainerWriter:
         return self

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ..constants import AUDIO_SUFFIXES
 from ..errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
 def _folder(path: str | Path, what: str) -> Path:

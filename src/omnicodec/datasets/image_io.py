@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
-from ..fileio import atomic_writer
+from ..fileio import atomic_file
 
 WRITABLE_FORMATS = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM", ".webp": "WEBP"}
 
@@ -147,5 +147,5 @@ def write_image(path: str | Path, array: np.ndarray, mode: str = "RGB") -> None:
     if mode == "L":
         im = im.convert("L")
     options = {"lossless": True} if fmt == "WEBP" else {}
-    with atomic_writer(path) as f:
+    with atomic_file(path) as f:
         im.save(f, format=fmt, **options)

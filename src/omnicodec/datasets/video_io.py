@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError, OutputExistsError
-from ..fileio import check_frame_folder, commit_dir, commit_file, make_temp_dir, make_temp_file, write_frame_manifest
+from ..fileio import AtomicFile, check_frame_folder, commit_dir, make_temp_dir, write_frame_manifest
 
 MAX_FRAME_PIXELS = 1 << 26
 Y4M_8BIT_420 = ("420", "420jpeg", "420paldv", "420mpeg2")  # C420p10 and the like are deeper
@@ -242,12 +242,10 @@ class VideoWriter:
         elif self.path.is_dir():
             raise OutputExistsError(f"{self.path} is a folder; a {self.path.suffix} video is a file")
         else:
-            fd, self._tmp = make_temp_file(self.path, suffix=self.path.suffix)
+            self._out = AtomicFile(self.path, suffix=self.path.suffix, by_name=self.kind == "mp4")
             if self.kind == "y4m":
-                self._f = os.fdopen(fd, "wb")
-                self._f.write(f"YUV4MPEG2 W{width} H{height} F{fps[0]}:{fps[1]} Ip A1:1 C420jpeg\n".encode())
+                self._out.file.write(f"YUV4MPEG2 W{width} H{height} F{fps[0]}:{fps[1]} Ip A1:1 C420jpeg\n".encode())
             else:
-                os.close(fd)
                 self._proc = self._start_ffmpeg()
 
     def _start_ffmpeg(self):
@@ -255,7 +253,7 @@ class VideoWriter:
         import subprocess
 
         if shutil.which("ffmpeg") is None or self.width % 2 or self.height % 2:
-            self._tmp.unlink(missing_ok=True)
+            self._out.abort()
             reason = "needs ffmpeg, which is not installed" if shutil.which("ffmpeg") is None else (
                 f"needs an even frame size (4:2:0), not {self.width}x{self.height}"
             )
@@ -263,7 +261,7 @@ class VideoWriter:
         return subprocess.Popen(
             ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}",
              "-r", f"{self.fps[0]}/{self.fps[1]}", "-i", "-", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p",
-             "-f", "mp4", str(self._tmp)],
+             "-f", "mp4", str(self._out.tmp)],
             stdin=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
 
@@ -276,36 +274,32 @@ class VideoWriter:
             Image.fromarray(frame).save(self._tmp / f"frame_{self.count:05d}.png")
         elif self.kind == "y4m":
             y, u, v = rgb_to_yuv420(frame)
-            self._f.write(b"FRAME\n" + y.tobytes() + u.tobytes() + v.tobytes())
+            self._out.file.write(b"FRAME\n" + y.tobytes() + u.tobytes() + v.tobytes())
         else:
             self._proc.stdin.write(frame.tobytes())
 
     def commit(self) -> None:
-        if self.kind == "y4m":
-            self._f.close()
-        elif self.kind == "mp4":
-            self._proc.stdin.close()
-            if self._proc.wait() != 0:
-                self._tmp.unlink(missing_ok=True)
-                raise InputError("ffmpeg failed to write the MP4 file")
         if self.kind == "png":
             files = [f"frame_{i:05d}.png" for i in range(1, self.count + 1)]
             info = {"frames": self.count, "width": self.width, "height": self.height, "fps": list(self.fps)}
             write_frame_manifest(self._tmp, files, info)
             commit_dir(self._tmp, self.path)
-        else:
-            commit_file(self._tmp, self.path)
+            return
+        if self.kind == "mp4":
+            self._proc.stdin.close()
+            if self._proc.wait() != 0:
+                self._out.abort()
+                raise InputError("ffmpeg failed to write the MP4 file")
+        self._out.commit()
 
     def abort(self) -> None:
         import shutil
 
-        if self.kind == "y4m":
-            self._f.close()
-        elif self.kind == "mp4":
+        if self.kind == "png":
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            return
+        if self.kind == "mp4":
             self._proc.stdin.close()
             self._proc.kill()
             self._proc.wait()
-        if self._tmp.is_dir():
-            shutil.rmtree(self._tmp, ignore_errors=True)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        self._out.abort()

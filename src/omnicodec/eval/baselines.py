@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, features
 
+from ..constants import SPEECH_RATE
 from ..errors import MissingToolError
 
 # --- images ---------------------------------------------------------------------------
@@ -109,12 +110,12 @@ class FfmpegBaseline:
             # bare streams (Ogg for Opus, .c2 for Codec2): the size is the codec's, not a container's
             suffix = ".c2" if self.encoder == "libcodec2" else ".opus"
             src, coded, back = Path(tmp) / "in.wav", Path(tmp) / f"coded{suffix}", Path(tmp) / "out.wav"
-            sf.write(src, samples, 16000, subtype="PCM_16")
+            sf.write(src, samples, SPEECH_RATE, subtype="PCM_16")
             if self.encoder == "libcodec2":
                 _ffmpeg("-i", str(src), "-ar", "8000", "-c:a", "libcodec2", "-mode", str(setting), str(coded))
             else:
                 _ffmpeg("-i", str(src), "-c:a", self.encoder, "-b:a", f"{setting}k", "-application", "voip", str(coded))
-            _ffmpeg("-i", str(coded), "-ar", "16000", "-ac", "1", str(back))
+            _ffmpeg("-i", str(coded), "-ar", str(SPEECH_RATE), "-ac", "1", str(back))
             decoded, _ = sf.read(back, dtype="float32")
             return coded.stat().st_size, decoded
 

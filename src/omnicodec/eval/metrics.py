@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..constants import SPEECH_RATE
 from ..errors import EvaluationError, MissingToolError
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -100,13 +101,13 @@ def ms_ssim_scales(height: int, width: int) -> int:
 # --- speech -------------------------------------------------------------------------
 
 
-def speech_quality(reference: np.ndarray, decoded: np.ndarray, sample_rate: int = 16000) -> dict[str, float]:
+def speech_quality(reference: np.ndarray, decoded: np.ndarray, sample_rate: int = SPEECH_RATE) -> dict[str, float]:
     """PESQ wide-band and STOI at 16 kHz.
 
     Both signals are mono float arrays; the decoded one is cut or zero-padded to the
     reference's length. Missing packages raise :class:`MissingToolError` naming them.
     """
-    if sample_rate != 16000:
+    if sample_rate != SPEECH_RATE:
         raise EvaluationError(f"speech metrics are computed at 16 kHz, got {sample_rate} Hz")
     ref = np.asarray(reference, dtype=np.float64).ravel()
     deg = np.asarray(decoded, dtype=np.float64).ravel()[: ref.size]
@@ -116,7 +117,7 @@ def speech_quality(reference: np.ndarray, decoded: np.ndarray, sample_rate: int 
         from pystoi import stoi
     except ImportError as exc:
         raise MissingToolError(f"speech metrics need the [eval] extras (pip install -e '.[eval]'): {exc}") from exc
-    return {"pesq-wb": float(pesq(16000, ref, deg, "wb")), "stoi": float(stoi(ref, deg, 16000, extended=False))}
+    return {"pesq-wb": float(pesq(SPEECH_RATE, ref, deg, "wb")), "stoi": float(stoi(ref, deg, SPEECH_RATE, extended=False))}
 
 
 def frame_psnrs(reference: list[np.ndarray], decoded: list[np.ndarray]) -> list[float]:

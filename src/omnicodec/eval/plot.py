@@ -25,7 +25,7 @@ def plot_rd(
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - matplotlib comes with compressai
+    except ImportError as exc:  # pragma: no cover - matplotlib is in the [eval] extras
         raise MissingToolError("plots need matplotlib (pip install -e '.[eval]')") from exc
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
     for group, style in ((anchors or [], "--"), (curves, "-o")):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..constants import SPEECH_RATE
+from ..datasets.audio import load_mono
 from ..errors import InputError
 from .baselines import BASELINES, FFMPEG_BASELINES, IMAGE_BASELINES, baseline_media
 from .metrics import frame_psnrs, ms_ssim, ms_ssim_scales, psnr, speech_quality
@@ -50,21 +52,12 @@ def _image_baseline_task(args: tuple[str, str, int]) -> dict:
     return row
 
 
-def _load_speech(path: Path) -> np.ndarray:
-    import soundfile as sf
-    import soxr
-
-    samples, rate = sf.read(path, dtype="float32", always_2d=True)
-    mono = samples.mean(axis=1)
-    return soxr.resample(mono, rate, 16000) if rate != 16000 else mono
-
-
 def _speech_baseline_task(args: tuple[str, str, object]) -> dict:
     name, path, setting = args
-    reference = _load_speech(Path(path))
+    reference = load_mono(path)
     size, decoded = FFMPEG_BASELINES[name].code_speech(reference, setting)
     row = speech_quality(reference, decoded)
-    row.update(item=Path(path).name, quality=setting, kbps=8 * size / (reference.size / 16000) / 1000)
+    row.update(item=Path(path).name, quality=setting, kbps=8 * size / (reference.size / SPEECH_RATE) / 1000)
     return row
 
 
@@ -219,9 +212,9 @@ def _learned_speech_rows(codec_id: str, files: list[Path], qualities: list | Non
     with tempfile.TemporaryDirectory() as tmp:
         for quality, model in _models(codec_id, qualities, weights):
             for path in _progress(files, len(files), f"{codec_id} q{quality}", progress):
-                reference = _load_speech(path)
+                reference = load_mono(path)
                 source = Path(tmp) / "in.wav"  # the 16 kHz mono signal that is measured
-                sf.write(source, reference, 16000, subtype="FLOAT")
+                sf.write(source, reference, SPEECH_RATE, subtype="FLOAT")
                 t0 = time.perf_counter()
                 result = compress_file(source, Path(tmp) / "s.omc", overwrite=True, **model)
                 t1 = time.perf_counter()
@@ -229,7 +222,7 @@ def _learned_speech_rows(codec_id: str, files: list[Path], qualities: list | Non
                 t2 = time.perf_counter()
                 decoded, _ = sf.read(Path(tmp) / "out.wav", dtype="float32")
                 row = speech_quality(reference, decoded)
-                seconds = reference.size / 16000
+                seconds = reference.size / SPEECH_RATE
                 row.update(item=path.name, quality=quality, kbps=result.kbps,
                            encode_rtf=(t1 - t0) / seconds, decode_rtf=(t2 - t1) / seconds)
                 rows.append(row)

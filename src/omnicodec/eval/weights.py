@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..constants import SPEECH_RATE
+from ..datasets.audio import load_mono
 from ..errors import EvaluationError
 from .metrics import frame_psnrs, psnr, speech_quality
 from .results import RDResults
@@ -40,14 +42,13 @@ def _speech_rows(weights: Path, items: list[Path], device: str, metrics: bool) -
     import soundfile as sf
 
     from ..api import compress_file, decompress_file
-    from .runner import _load_speech
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for path in items:
-            reference = _load_speech(path)
+            reference = load_mono(path)
             source = Path(tmp) / "in.wav"
-            sf.write(source, reference, 16000, subtype="FLOAT")
+            sf.write(source, reference, SPEECH_RATE, subtype="FLOAT")
             result = compress_file(source, Path(tmp) / "s.omc", weights=weights, force=True, device=device)
             decompress_file(Path(tmp) / "s.omc", Path(tmp) / "out.wav", weights=weights, force=True, device=device)
             decoded, _ = sf.read(Path(tmp) / "out.wav", dtype="float32")

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..datasets.audio import load_mono
 from ..datasets.folders import IMAGE_SUFFIXES, image_folder, speech_folder, video_sequences
 
 
@@ -162,16 +163,6 @@ class ImageFolderDataModule(_ResumableDataModule):
 # --- speech -----------------------------------------------------------------------------------
 
 
-def load_speech(path: Path, rate: int = 16000) -> np.ndarray:
-    """Mono float32 at ``rate``: channels averaged, resampled with soxr."""
-    import soundfile as sf
-    import soxr
-
-    samples, source_rate = sf.read(path, dtype="float32", always_2d=True)
-    mono = samples.mean(axis=1)
-    return soxr.resample(mono, source_rate, rate).astype(np.float32) if source_rate != rate else mono
-
-
 class SpeechSegmentDataset(Dataset):
     """Sample ``i``: a random ``segment``-sample window of a random recording (zero-padded if short)."""
 
@@ -202,7 +193,7 @@ class SpeechDataModule(_ResumableDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         files = [f for d in self.train_dirs for f in speech_folder(d)]
-        self.train_set = SpeechSegmentDataset([load_speech(f) for f in files], self.segment, self.seed)
+        self.train_set = SpeechSegmentDataset([load_mono(f) for f in files], self.segment, self.seed)
 
 
 # --- video -------------------------------------------------------------------------------------
@@ -277,5 +268,5 @@ class VideoDataModule(_ResumableDataModule):
 
 __all__ = [
     "IMAGE_SUFFIXES", "ImageFolderDataModule", "RandomCropDataset", "SpeechDataModule", "VideoDataModule", "list_images",
-    "load_speech", "synthetic_clip",
+    "synthetic_clip",
 ]

@@ -101,9 +101,10 @@ def pack_data(
     progress=print,
 ) -> dict:
     """Pack ``data`` (a folder laid out like ``../shared/data``) into ``out``; returns the manifest."""
+    from ..datasets.audio import load_mono
     from ..datasets.folders import image_folder, speech_folder, video_sequences
     from ..datasets.video_io import read_sequence
-    from .data import list_images, load_speech
+    from .data import list_images
 
     data, out = Path(data), Path(out)
     if out.exists():
@@ -137,7 +138,7 @@ def pack_data(
         (tmp / "eval" / "speech").mkdir()
         test_speech = speech_folder(sources["eval_speech"])[:eval_speech]
         for p in test_speech:
-            _write_flac(load_speech(p), tmp / "eval" / "speech" / f"{p.stem}.flac")
+            _write_flac(load_mono(p), tmp / "eval" / "speech" / f"{p.stem}.flac")
         counts["eval/speech"] = {"files": len(test_speech), "bytes": _size(tmp / "eval" / "speech")}
 
         sequence = video_sequences(sources["eval_video"])[0]
@@ -158,7 +159,7 @@ def pack_data(
         for p in files:
             if used >= speech_mib * MIB:
                 break
-            audio = load_speech(p)
+            audio = load_mono(p)
             used += _write_flac(audio, tmp / "speech" / f"{n:04d}.flac")
             seconds, n = seconds + audio.size / 16000, n + 1
         counts["speech"] = {"files": n, "seconds": round(seconds, 1), "bytes": used}

@@ -30,6 +30,7 @@ from fractions import Fraction
 import torch
 
 from ...coding import Bitstream
+from ...constants import IMAGE_STRIDE as STRIDE
 from ...errors import CorruptFileError
 from ...layers.gain import GainUnits
 from ...layers.tiling import NotTileable, input_radius, tiled
@@ -38,7 +39,6 @@ from ..rate import VariableRate
 from .memory import coding_bytes, widest
 from .padding import crop, pad_to_multiple
 
-STRIDE = 64
 Y_STRIDE = 16  # pixels per element of y
 
 

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ...coding import Bitstream
+from ...constants import IMAGE_STRIDE as STRIDE
 from ...entropy_models import (
     CheckerboardLatentCodec,
     HyperpriorLatentCodec,
@@ -46,8 +47,6 @@ from ..rate import LEVELS, QUALITIES, VariableRate
 from ..registry import register_codec
 
 INTRA_PRIORS = ("checkerboard", "mean-scale")
-
-STRIDE = 64
 
 
 @register_codec("video/stem")
