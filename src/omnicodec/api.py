@@ -13,6 +13,7 @@ from pathlib import Path
 from . import zoo
 from .coding import container
 from .coding.range_coder import CODER_NAME
+from .constants import SPEECH_RATE
 from .errors import (
     CorruptFileError,
     InputError,
@@ -62,11 +63,12 @@ class CompressResult:
     @property
     def kbps(self) -> float:
         """Kilobits per second of speech (16 kHz samples)."""
-        return self.bits / max(self.pixels / 16000, 1e-9) / 1000
+        return self.bits / max(self.pixels / SPEECH_RATE, 1e-9) / 1000
 
     def summary(self) -> str:
         if self.media == "speech":
-            rate = f"{self.pixels / 16000:.2f} s of audio, {self.num_bytes:,} bytes ({self.bits:,} bits), {self.kbps:.2f} kbit/s"
+            seconds = self.pixels / SPEECH_RATE
+            rate = f"{seconds:.2f} s of audio, {self.num_bytes:,} bytes ({self.bits:,} bits), {self.kbps:.2f} kbit/s"
         else:
             frames = f"{self.frames} frames, " if self.frames else ""
             rate = f"{frames}{self.num_bytes:,} bytes ({self.bits:,} bits), {self.bpp:.4f} bpp"

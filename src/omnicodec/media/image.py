@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..constants import IMAGE_STRIDE
 from ..datasets.image_io import check_image_output, read_image, write_image
 from ..errors import CorruptFileError, InputError
 from . import driver
 
-MAX_PIXELS = 1 << 28  # refuse declared image sizes beyond 268 megapixels (after padding to multiples of 64)
-PAD = 64
+MAX_PIXELS = 1 << 28  # refuse declared image sizes beyond 268 megapixels (after padding to the stride)
 
 
 def open_image(path, check_size=None):
@@ -31,7 +31,7 @@ def check_media(media: dict) -> tuple[int, int]:
             raise TypeError("the image size is not a pair of integers")
     except (KeyError, TypeError) as exc:
         raise CorruptFileError(f"file header is incomplete or malformed ({exc})") from exc
-    if not (0 < h and 0 < w and -(-h // PAD) * PAD * (-(-w // PAD) * PAD) <= MAX_PIXELS):
+    if not (0 < h and 0 < w and -(-h // IMAGE_STRIDE) * IMAGE_STRIDE * (-(-w // IMAGE_STRIDE) * IMAGE_STRIDE) <= MAX_PIXELS):
         raise CorruptFileError(f"file declares an implausible image size {w}x{h}")
     return h, w
 

@@ -1,28 +1,26 @@
-"""Speech to omnicodec files and back, in chunks with bounded memory.
+"""Speech for the file driver: recordings in, block by block, and a sink that writes decoded audio.
 
 Input: anything soundfile reads (WAV, FLAC, OGG…), at any sample rate and channel count.
 It is read block by block, downmixed to mono by averaging all channels (the stated rule,
 recorded in the header), and resampled to 16 kHz with soxr (very high quality). The codec
-codes fixed-length chunks, each analysed with a little audio context on both sides, so only
-a few chunks are ever in memory. The file holds one chunk per audio chunk (``chunk-0`` …:
-the ``z`` stream length, ``z``, ``y``) and a final ``end`` chunk with the number of samples.
-Decoding writes 16 kHz mono (or ``sample_rate``) WAV, FLAC or OGG, also chunk by chunk.
-Empty, one-sample and silent recordings are valid inputs.
+(``speech/ecc``) codes fixed-length chunks as units, each analysed with a little audio context
+on both sides, so only a few chunks are ever in memory. Decoding writes 16 kHz mono (or
+``sample_rate``) WAV, FLAC or OGG, also piece by piece. Empty, one-sample and silent
+recordings are valid inputs.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..constants import AUDIO_SUFFIXES
+from ..constants import SPEECH_RATE as RATE
+from ..datasets.audio import mono_blocks
 from ..errors import InputError
-from ..fileio import commit_file, make_temp_file
-
-RATE = 16000
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+from ..fileio import AtomicFile
 
 
 def is_speech_path(path) -> bool:
@@ -39,25 +37,8 @@ def _open_input(path: Path):
     return f
 
 
-def _mono_16k_blocks(f, block: int = 1 << 16):
-    """Mono float32 blocks at 16 kHz from an open soundfile (streaming resampler)."""
-    import soxr
-
-    resampler = soxr.ResampleStream(f.samplerate, RATE, 1, dtype="float32", quality="VHQ") if f.samplerate != RATE else None
-    while True:
-        data = f.read(block, dtype="float32", always_2d=True)
-        last = data.shape[0] < block
-        mono = data.mean(axis=1).astype(np.float32)
-        if resampler is not None:
-            mono = resampler.resample_chunk(mono, last=last)
-        if mono.size:
-            yield mono
-        if last:
-            return
-
-
 def open_audio(path):
-    """``(pieces, media, seconds or None)``: mono 16 kHz blocks of a recording, read and resampled block by block."""
+    """``(pieces, media)``: mono 16 kHz blocks of a recording, read and resampled block by block."""
     f = _open_input(Path(path))
     media = {
         "type": "speech", "sample_rate": RATE, "channels": 1, "source_rate": int(f.samplerate),
@@ -67,7 +48,7 @@ def open_audio(path):
 
     def pieces():
         with f:
-            yield from _mono_16k_blocks(f)
+            yield from mono_blocks(f, RATE)
 
     return pieces(), media
 
@@ -95,10 +76,13 @@ class AudioSink:
         if not 1000 <= self.rate <= 384000:
             raise InputError(f"unsupported output sample rate {self.rate} Hz")
         self.output = Path(output)
-        fd, self.tmp = make_temp_file(self.output, suffix=self.output.suffix)  # permissions of a plain write
-        os.close(fd)
+        self.target = AtomicFile(self.output, suffix=self.output.suffix, by_name=True)
         self.resampler = soxr.ResampleStream(RATE, self.rate, 1, dtype="float32", quality="VHQ") if self.rate != RATE else None
-        self.file = sf.SoundFile(self.tmp, "w", samplerate=self.rate, channels=1, format=fmt, subtype=subtype)
+        try:
+            self.file = sf.SoundFile(self.target.tmp, "w", samplerate=self.rate, channels=1, format=fmt, subtype=subtype)
+        except BaseException:
+            self.target.abort()
+            raise
         self.samples = 0
 
     def _put(self, audio: np.ndarray, last: bool = False) -> None:
@@ -114,8 +98,8 @@ class AudioSink:
         if self.resampler is not None:
             self._put(np.zeros(0, np.float32), last=True)
         self.file.close()
-        commit_file(self.tmp, self.output)
+        self.target.commit()
 
     def abort(self) -> None:
         self.file.close()
-        Path(self.tmp).unlink(missing_ok=True)
+        self.target.abort()

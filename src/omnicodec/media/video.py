@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..constants import IMAGE_STRIDE
 from ..datasets.video_io import VIDEO_FILE_SUFFIXES, VideoWriter, open_video
 from ..errors import CorruptFileError, InputError
 
-MAX_FRAME_PIXELS = 1 << 26  # after padding to multiples of 64
+MAX_FRAME_PIXELS = 1 << 26  # after padding to the stride
 
 
 def is_video_path(path) -> bool:
@@ -65,7 +66,7 @@ def check_media(media: dict) -> tuple[int, int, tuple[int, int]]:
         fps = tuple(int(v) for v in media.get("fps", (25, 1)))
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptFileError(f"video header is malformed ({exc})") from exc
-    padded = -(-w // 64) * 64 * (-(-h // 64) * 64)  # frames are coded padded to multiples of 64
+    padded = -(-w // IMAGE_STRIDE) * IMAGE_STRIDE * (-(-h // IMAGE_STRIDE) * IMAGE_STRIDE)  # frames are coded padded
     if not (0 < w and 0 < h and padded <= MAX_FRAME_PIXELS) or len(fps) != 2 or min(fps) <= 0:
         raise CorruptFileError(f"video header declares an implausible size {w}x{h} or rate {fps}")
     return h, w, fps
