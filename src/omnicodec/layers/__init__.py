@@ -1,6 +1,7 @@
 """Reusable network blocks."""
 
 from .blocks import DenseBlock, ResidualBlock
+from .bound import LowerBound, lower_bound
 from .conv import conv, conv_nd, conv_stack, deconv, deconv_nd
 from .enhancement import EnhancementModule
 from .gain import GainUnits
@@ -8,6 +9,6 @@ from .gdn import GDN
 from .swin import RSTB, SwinV2Block
 
 __all__ = [
-    "GDN", "RSTB", "GainUnits", "DenseBlock", "EnhancementModule", "ResidualBlock", "SwinV2Block", "conv", "conv_nd", "conv_stack",
-    "deconv", "deconv_nd",
+    "GDN", "RSTB", "GainUnits", "DenseBlock", "EnhancementModule", "LowerBound", "ResidualBlock", "SwinV2Block", "conv", "conv_nd", "conv_stack",
+    "deconv", "deconv_nd", "lower_bound",
 ]
