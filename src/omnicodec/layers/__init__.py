@@ -2,13 +2,14 @@
 
 from .blocks import DenseBlock, ResidualBlock
 from .bound import LowerBound, lower_bound
-from .conv import conv, conv_nd, conv_stack, deconv, deconv_nd
+from .conv import SubPixelConv, conv, conv_nd, conv_stack, deconv, deconv_nd, resampling_conv_nd
 from .enhancement import EnhancementModule
 from .gain import GainUnits
 from .gdn import GDN
 from .swin import RSTB, SwinV2Block
 
 __all__ = [
-    "GDN", "RSTB", "GainUnits", "DenseBlock", "EnhancementModule", "LowerBound", "ResidualBlock", "SwinV2Block", "conv", "conv_nd", "conv_stack",
-    "deconv", "deconv_nd", "lower_bound",
+    "GDN", "RSTB", "GainUnits", "DenseBlock", "EnhancementModule", "LowerBound", "ResidualBlock", "SubPixelConv",
+    "SwinV2Block", "conv", "conv_nd", "conv_stack", "deconv", "deconv_nd",
+    "lower_bound", "resampling_conv_nd",
 ]
