@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...coding import Bitstream
-from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, hyper_transforms
+from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, TemporalPrior, hyper_transforms
 from ...entropy_models.exact import ACT_BITS, ExactNetwork
 from ...layers import resampling_conv_nd
 from ..base import CHANNELS, Codec, CodecOutput
@@ -52,7 +52,7 @@ class ResidualUnit(nn.Module):
         return x + self.body(x)
 
 
-class TemporalSummary(nn.Module):
+class TemporalSummary(TemporalPrior):
     """Side features from the previous chunk's latent: a convolution, then its mean over time,
     broadcast over the current chunk (a causal, chunk-level temporal model)."""
 
