@@ -98,3 +98,13 @@ def test_gaussian_training_passes_ste_rounding_to_the_decoder():
     torch.testing.assert_close(y_hat - means, torch.round(y - means).detach())
     y_hat.sum().backward()
     torch.testing.assert_close(y.grad, torch.ones_like(y))
+
+
+def test_gaussian_scale_bound_passes_only_gradients_that_raise_a_scale():
+    gaussian = GaussianConditional()
+    y = torch.zeros(4)
+    for sign, expect_grad in ((1.0, False), (-1.0, True)):  # a loss that wants smaller / larger scales
+        scales = torch.full((4,), gaussian.scale_bound / 4, requires_grad=True)
+        (sign * -torch.log(gaussian.likelihood(y, scales, None)).sum()).backward()
+        assert bool((scales.grad != 0).all()) == expect_grad
+        assert bool((scales.grad <= 0).all())

@@ -13,6 +13,8 @@ from omnicodec.entropy_models import (
     ChannelwiseLatentCodec,
     CheckerboardLatentCodec,
     HyperpriorLatentCodec,
+    MeanScaleLatentCodec,
+    TemporalPrior,
     hyper_transforms,
 )
 from omnicodec.entropy_models.exact import ACT_BITS, EXACT_LIMIT, SCHEME, SLOPE_BITS, WEIGHT_BITS, ExactNetwork
@@ -141,6 +143,23 @@ def test_only_plain_networks_qualify():
     assert not HyperpriorLatentCodec(h_a, h_s, 6, y_codec).exact_parameters
     assert ExactNetwork.supports(nn.Sequential(nn.Conv1d(2, 2, 3), nn.ELU(), nn.Conv1d(2, 2, 1), nn.Tanh()))
     assert not ExactNetwork.supports(nn.Sequential(nn.Conv1d(2, 2, 3), nn.ELU(alpha=0.5)))
+
+
+def test_latent_codecs_declare_their_exact_parameters():
+    h_a, h_s = hyper_transforms(8, 6, 16, 2)
+    plain, learned = MeanScaleLatentCodec(8), MeanScaleLatentCodec(8, nn.Conv2d(16, 16, 1))
+    assert plain.supports_exact() and not learned.supports_exact()
+    assert plain.entropy_param_options(True) == {}  # no network of its own: the side features are the parameters
+    checkerboard = CheckerboardLatentCodec(8, 16)
+    assert checkerboard.entropy_param_options(True) == {"exact": True} and checkerboard.entropy_param_options(False) == {}
+    assert HyperpriorLatentCodec(h_a, h_s, 6, plain).exact_parameters
+    assert not HyperpriorLatentCodec(h_a, h_s, 6, learned).exact_parameters
+
+    class FloatPrior(TemporalPrior):
+        def supports_exact(self) -> bool:
+            return False
+
+    assert not HyperpriorLatentCodec(h_a, h_s, 6, CheckerboardLatentCodec(8, 16), temporal_prior=FloatPrior()).exact_parameters
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,13 @@ from .conditional import ConditionalLatentCodec, LatentOutput, MeanScaleLatentCo
 from .factorized import EntropyBottleneck
 from .frozen import FrozenTables
 from .gaussian import GaussianConditional, default_scale_table
-from .hyperprior import HyperpriorLatentCodec, MeanScaleHyperprior, hyper_transforms
+from .hyperprior import HyperpriorLatentCodec, MeanScaleHyperprior, TemporalPrior, hyper_transforms
 from .spatiotemporal import SpatiotemporalLatentCodec
 
 __all__ = [
     "ACGCContext",
     "ChannelwiseLatentCodec", "CheckerboardLatentCodec", "ConditionalLatentCodec", "EntropyBottleneck", "FrozenTables",
     "GaussianConditional", "HyperpriorLatentCodec", "LatentOutput", "MeanScaleHyperprior", "MeanScaleLatentCodec",
-    "SpatiotemporalLatentCodec", "anchor_mask", "default_scale_table", "elic_slices", "equal_slices", "hyper_transforms",
+    "SpatiotemporalLatentCodec", "TemporalPrior", "anchor_mask", "default_scale_table", "elic_slices", "equal_slices",
+    "hyper_transforms",
 ]

@@ -90,10 +90,7 @@ class ChannelwiseLatentCodec(ConditionalLatentCodec):
 
     def supports_exact(self) -> bool:
         nets = list(self.channel_context) + (list(self.lrp) if self.lrp is not None else [])
-        inner = all(
-            i.param_net is None if isinstance(i, MeanScaleLatentCodec) else i.supports_exact() for i in self.inner
-        )
-        return inner and all(ExactNetwork.supports(n) for n in nets)
+        return all(i.supports_exact() for i in self.inner) and all(ExactNetwork.supports(n) for n in nets)
 
     def _support(self, side: torch.Tensor, decoded: list[torch.Tensor], exact: bool = False) -> torch.Tensor:
         if exact:
@@ -102,9 +99,6 @@ class ChannelwiseLatentCodec(ConditionalLatentCodec):
 
     def _context(self, i: int, support: torch.Tensor, exact: bool) -> torch.Tensor:
         return ExactNetwork(self.channel_context[i])(support) if exact else self.channel_context[i](support)
-
-    def _inner_options(self, i: int, exact: bool) -> dict:
-        return {"exact": True} if exact and not isinstance(self.inner[i], MeanScaleLatentCodec) else {}
 
     def _refine(self, i: int, support: torch.Tensor, y_hat_i: torch.Tensor, exact: bool = False) -> torch.Tensor:
         if self.lrp is None:
@@ -117,8 +111,8 @@ class ChannelwiseLatentCodec(ConditionalLatentCodec):
     def forward(self, y, side, gaussian, exact: bool = False):
         decoded, likelihoods, means = [], [], []
         for i, y_i in enumerate(y.split(self.slices, dim=1)):
-            support = self._support(side, decoded, exact)
-            out = self.inner[i](y_i, self._context(i, support, exact), gaussian, **self._inner_options(i, exact))
+            support, inner = self._support(side, decoded, exact), self.inner[i]
+            out = inner(y_i, self._context(i, support, exact), gaussian, **inner.entropy_param_options(exact))
             decoded.append(self._refine(i, support, out.y_hat, exact))
             likelihoods.append(out.likelihoods)
             means.append(out.means)
@@ -127,9 +121,9 @@ class ChannelwiseLatentCodec(ConditionalLatentCodec):
     def encode(self, encoder, y, side, gaussian, tau, exact: bool = False):
         decoded, skipped = [], 0
         for i, y_i in enumerate(y.split(self.slices, dim=1)):
-            support = self._support(side, decoded, exact)
+            support, inner = self._support(side, decoded, exact), self.inner[i]
             context = self._context(i, support, exact)
-            y_hat_i, n = self.inner[i].encode(encoder, y_i, context, gaussian, tau, **self._inner_options(i, exact))
+            y_hat_i, n = inner.encode(encoder, y_i, context, gaussian, tau, **inner.entropy_param_options(exact))
             decoded.append(self._refine(i, support, y_hat_i, exact))
             skipped += n
         return torch.cat(decoded, 1), skipped
@@ -137,8 +131,8 @@ class ChannelwiseLatentCodec(ConditionalLatentCodec):
     def decode(self, decoder, side, gaussian, tau, exact: bool = False):
         decoded = []
         for i in range(len(self.slices)):
-            support = self._support(side, decoded, exact)
+            support, inner = self._support(side, decoded, exact), self.inner[i]
             context = self._context(i, support, exact)
-            y_hat_i = self.inner[i].decode(decoder, context, gaussian, tau, **self._inner_options(i, exact))
+            y_hat_i = inner.decode(decoder, context, gaussian, tau, **inner.entropy_param_options(exact))
             decoded.append(self._refine(i, support, y_hat_i, exact))
         return torch.cat(decoded, 1)

@@ -7,6 +7,12 @@ with temporal features) into Gaussian means and scales for ``y``, in one or more
 - ``encode(encoder, y, side, gaussian, tau) -> (y_hat, skipped)`` appends to a stream;
 - ``decode(decoder, side, gaussian, tau) -> y_hat`` reads it back.
 
+Exact parameters: ``supports_exact()`` says whether the codec can derive its Gaussian
+parameters in exact fixed point (:mod:`.exact`) from exact side features, and
+``entropy_param_options(exact)`` gives the keyword options that make ``forward``, ``encode``
+and ``decode`` do so. An enclosing codec (hyperprior, channel-wise slices) asks both and
+passes the options on, so encoder and decoder derive bit-identical parameters.
+
 They hold networks only. The :class:`~.gaussian.GaussianConditional` (and its tables) is
 owned by the enclosing hyperprior and passed in, so nested codecs (a checkerboard inside
 each channel slice) share one set of tables. ``side`` always has ``y``'s spatial size.
@@ -37,6 +43,15 @@ class ConditionalLatentCodec(nn.Module):
 
     channels: int
 
+    def supports_exact(self) -> bool:
+        """Whether every network between the side features and the parameters runs exactly."""
+        raise NotImplementedError  # pragma: no cover
+
+    def entropy_param_options(self, exact: bool) -> dict:
+        """Keyword options for ``forward`` / ``encode`` / ``decode``; ``exact`` asks for exact
+        parameters (only where :meth:`supports_exact`). By default the ``exact`` flag itself."""
+        return {"exact": True} if exact else {}
+
     def forward(self, y: torch.Tensor, side: torch.Tensor, gaussian: GaussianConditional) -> LatentOutput:
         raise NotImplementedError  # pragma: no cover
 
@@ -58,6 +73,13 @@ class MeanScaleLatentCodec(ConditionalLatentCodec):
         super().__init__()
         self.channels = int(channels)
         self.param_net = param_net
+
+    def supports_exact(self) -> bool:
+        """Only without a parameter network: then exact side features are exact parameters."""
+        return self.param_net is None
+
+    def entropy_param_options(self, exact: bool) -> dict:
+        return {}  # no network of its own to run exactly
 
     def params(self, side: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.param_net(side) if self.param_net is not None else side

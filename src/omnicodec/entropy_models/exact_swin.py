@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 import torch
 import torch.nn.functional as F
 
-from ..layers.swin import RSTB, SwinV2Block, WindowAttentionV2, _shift_mask, _unwindows, _windows
+from ..layers.swin import RSTB, SwinV2Block, WindowAttentionV2, from_windows, shift_mask, to_windows
 from . import fixedpoint as fx
 from .exact import apply_linear, cached, integer_affine, register_exact, run
 from .fixedpoint import ACT_BITS, ONE, WEIGHT_BITS
@@ -104,8 +104,8 @@ def swin_block(block: SwinV2Block, x: torch.Tensor) -> torch.Tensor:
     b, h, w, c = x.shape
     shift = block.shift if min(h, w) > block.window else 0
     shifted = torch.roll(x, (-shift, -shift), (1, 2)) if shift else x
-    mask = torch.isinf(_shift_mask(h, w, block.window, shift, x.device)) if shift else None
-    attn = _unwindows(_attention(block.attn, _windows(shifted, block.window), mask), block.window, b, h, w)
+    mask = torch.isinf(shift_mask(h, w, block.window, shift, x.device)) if shift else None
+    attn = from_windows(_attention(block.attn, to_windows(shifted, block.window), mask), block.window, b, h, w)
     if shift:
         attn = torch.roll(attn, (shift, shift), (1, 2))
     x = x + run(block.norm1, attn)

@@ -15,8 +15,9 @@ import torch
 
 from ..coding import Bitstream, CdfTables, SymbolDecoder, SymbolEncoder, build_tables
 from ..errors import CodingError
+from ..layers.bound import lower_bound
 from .frozen import FrozenTables, tensor_bytes
-from .ops import add_uniform_noise, lower_bound, no_autocast, round_ste, std_normal_cdf
+from .ops import add_uniform_noise, no_autocast, round_ste, std_normal_cdf
 
 SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
 

@@ -14,11 +14,11 @@ Streams: ``"z"`` and ``"y"``, one range-coded stream each. With entropy skip on,
 threshold τ is written to the side info and read back from it by the decoder.
 
 Exact parameters: when every network between the decoded data and the Gaussian parameters
-qualifies (``h_s``; the temporal prior, if any; the ``y`` codec's own networks, for a codec
-with ``supports_exact()`` such as the checkerboard, or none for a plain mean-scale codec),
-coding and evaluation run them as :class:`~.exact.ExactNetwork`, so encoder and decoder
-derive bit-identical scales and means on any machine; training keeps the float networks.
-The scheme is named in the side info.
+qualifies (``h_s``; the temporal prior, if any, by :meth:`TemporalPrior.supports_exact`; the
+``y`` codec, by :meth:`~.conditional.ConditionalLatentCodec.supports_exact`), coding and
+evaluation run them as :class:`~.exact.ExactNetwork`, so encoder and decoder derive
+bit-identical scales and means on any machine; training keeps the float networks. The scheme
+is named in the side info.
 """
 
 from __future__ import annotations
@@ -38,6 +38,21 @@ from .gaussian import GaussianConditional
 SIDE_TILE = 16  # elements of z per side of a tile of the exact h_s (its float64 im2col grows with the tile)
 
 
+class TemporalPrior(nn.Module):
+    """Side features from a reference latent (``forward(reference)``), joined to ``h_s``'s output."""
+
+    def forward(self, reference: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError  # pragma: no cover
+
+    def supports_exact(self) -> bool:
+        """Whether :meth:`exact` can compute the features in exact fixed point."""
+        raise NotImplementedError  # pragma: no cover
+
+    def exact(self, reference: torch.Tensor) -> torch.Tensor:
+        """The same features in exact fixed point (:mod:`.exact`): identical on every machine."""
+        raise NotImplementedError  # pragma: no cover
+
+
 class HyperpriorLatentCodec(nn.Module):
     def __init__(
         self,
@@ -47,7 +62,7 @@ class HyperpriorLatentCodec(nn.Module):
         y_codec: ConditionalLatentCodec,
         quantization: str = "ste",
         skip_threshold: float = 0.0,
-        temporal_prior: nn.Module | None = None,
+        temporal_prior: TemporalPrior | None = None,
     ) -> None:
         super().__init__()
         self.h_a = h_a
@@ -56,10 +71,8 @@ class HyperpriorLatentCodec(nn.Module):
         self.gaussian_conditional = GaussianConditional(quantization=quantization, skip_threshold=skip_threshold)
         self.y_codec = y_codec
         self.temporal_prior = temporal_prior
-        direct = isinstance(y_codec, MeanScaleLatentCodec) and y_codec.param_net is None
-        self._exact_context = bool(getattr(y_codec, "supports_exact", lambda: False)())
-        temporal = temporal_prior is None or bool(getattr(temporal_prior, "supports_exact", lambda: False)())
-        exact = (direct or self._exact_context) and temporal and ExactNetwork.supports(h_s)
+        temporal = temporal_prior is None or temporal_prior.supports_exact()
+        exact = y_codec.supports_exact() and temporal and ExactNetwork.supports(h_s)
         self._exact = ExactNetwork(h_s) if exact else None
         try:  # exact h_s runs over tiles of z (integer arithmetic: the same result as on the whole map)
             self._side_halo = input_radius(h_s) if exact and isinstance(h_s, nn.Sequential) else None
@@ -85,9 +98,6 @@ class HyperpriorLatentCodec(nn.Module):
             return None
         return torch.zeros_like(y) if reference is None else reference  # None: intra frame, reset
 
-    def _y_options(self, coding: bool) -> dict:
-        return {"exact": True} if coding and self._exact is not None and self._exact_context else {}
-
     def _hyper_input(self, y: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
         return y if reference is None else torch.cat([y, reference], dim=1)
 
@@ -109,7 +119,8 @@ class HyperpriorLatentCodec(nn.Module):
         z = self.h_a(self._hyper_input(y, reference))
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         coding = not self.training  # evaluation measures what coding does
-        out = self.y_codec(y, self._side(z_hat, reference, coding), self.gaussian_conditional, **self._y_options(coding))
+        options = self.y_codec.entropy_param_options(coding and self.exact_parameters)
+        out = self.y_codec(y, self._side(z_hat, reference, coding), self.gaussian_conditional, **options)
         return out.y_hat, {"y": out.likelihoods, "z": z_likelihoods}, out.means
 
     @torch.no_grad()
@@ -122,7 +133,8 @@ class HyperpriorLatentCodec(nn.Module):
         z_stream, z_hat = self.entropy_bottleneck.compress(z)
         encoder = SymbolEncoder()
         side = self._side(z_hat, reference, coding=True)
-        y_hat, skipped = self.y_codec.encode(encoder, y, side, self.gaussian_conditional, tau, **self._y_options(True))
+        options = self.y_codec.entropy_param_options(self.exact_parameters)
+        y_hat, skipped = self.y_codec.encode(encoder, y, side, self.gaussian_conditional, tau, **options)
         out = Bitstream()
         out.merge(z_stream, "z")
         out.streams["y"] = encoder.finish()
@@ -148,7 +160,8 @@ class HyperpriorLatentCodec(nn.Module):
         side = self._side(z_hat, reference, coding=True)
         decoder = SymbolDecoder(bitstream.streams["y"])
         tau = bitstream.side_info.get("skip_tau", 0.0)
-        y_hat = self.y_codec.decode(decoder, side, self.gaussian_conditional, tau, **self._y_options(True))
+        options = self.y_codec.entropy_param_options(self.exact_parameters)
+        y_hat = self.y_codec.decode(decoder, side, self.gaussian_conditional, tau, **options)
         decoder.finish()
         return y_hat
 

@@ -5,30 +5,6 @@ from __future__ import annotations
 import torch
 
 
-class _LowerBound(torch.autograd.Function):
-    """``max(x, bound)`` whose gradient still flows when it would push ``x`` up.
-
-    A plain clamp kills the gradient below the bound, so a scale stuck at the bound could
-    never recover; here the gradient passes if ``x >= bound`` or if it points upwards.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, bound: float) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.bound = bound
-        return x.clamp_min(bound)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        pass_through = (x >= ctx.bound) | (grad < 0)
-        return grad * pass_through.to(grad.dtype), None
-
-
-def lower_bound(x: torch.Tensor, bound: float) -> torch.Tensor:
-    return _LowerBound.apply(x, bound)
-
-
 def add_uniform_noise(x: torch.Tensor) -> torch.Tensor:
     """Additive U(-0.5, 0.5) noise: the training proxy for rounding (Ballé et al. 2017)."""
     return x + torch.empty_like(x).uniform_(-0.5, 0.5)

@@ -21,10 +21,10 @@ from torch import nn
 from ..layers import conv_nd
 from .checkerboard import CheckerboardLatentCodec
 from .exact import ExactNetwork
-from .hyperprior import HyperpriorLatentCodec, hyper_transforms
+from .hyperprior import HyperpriorLatentCodec, TemporalPrior, hyper_transforms
 
 
-class TemporalPrior(nn.Module):
+class ConvTemporalPrior(TemporalPrior):
     """``y_hat_{t-1} -> [y_hat_{t-1}, three 5×5 convolutions of it]`` (``channels + out_channels``)."""
 
     def __init__(self, channels: int, out_channels: int) -> None:
@@ -53,6 +53,6 @@ class SpatiotemporalLatentCodec(HyperpriorLatentCodec):
         M, N = y_channels, z_channels
         h_a, h_s = hyper_transforms(M, N, 2 * M, in_channels=2 * M)  # h_a sees [y_t, y_hat_{t-1}]
         super().__init__(
-            h_a, h_s, N, CheckerboardLatentCodec(M, side_channels=5 * M), temporal_prior=TemporalPrior(M, 2 * M),
+            h_a, h_s, N, CheckerboardLatentCodec(M, side_channels=5 * M), temporal_prior=ConvTemporalPrior(M, 2 * M),
             **kwargs,
         )

@@ -4,8 +4,9 @@
 same root) in synthesis transforms. ``beta`` and ``gamma`` are stored reparametrised so
 that they stay non-negative while training (Ballé et al. 2018): the stored value ``v``
 gives ``max(v, bound)**2 - pedestal``, where ``pedestal = 2**-36`` keeps the square root's
-gradient finite near zero and ``bound = sqrt(minimum + pedestal)``. The lower bound passes
-gradients that push a value back above it, so a parameter stuck at the bound can recover.
+gradient finite near zero and ``bound = sqrt(minimum + pedestal)``. The lower bound
+(:mod:`.bound`) passes gradients that push a value back above it, so a parameter stuck at the
+bound can recover.
 
 The state layout (``beta``, ``gamma``, and ``pedestal`` / ``lower_bound.bound`` buffers
 under ``beta_reparam`` and ``gamma_reparam``) is the one CompressAI uses, so weights
@@ -18,30 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .bound import LowerBound
+
 REPARAM_OFFSET = 2.0**-18
-
-
-class _LowerBoundFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, bound):
-        ctx.save_for_backward(x, bound)
-        return torch.max(x, bound)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, bound = ctx.saved_tensors
-        return grad * ((x >= bound) | (grad < 0)), None
-
-
-class LowerBound(nn.Module):
-    """``max(x, bound)`` whose gradient also flows where it would raise ``x`` back to the bound."""
-
-    def __init__(self, bound: float) -> None:
-        super().__init__()
-        self.register_buffer("bound", torch.tensor([float(bound)]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _LowerBoundFunction.apply(x, self.bound)
 
 
 class NonNegative(nn.Module):

@@ -68,26 +68,30 @@ class WindowAttentionV2(nn.Module):
         return self.proj(out)
 
 
-def _windows(x: torch.Tensor, w: int) -> torch.Tensor:
+def to_windows(x: torch.Tensor, w: int) -> torch.Tensor:
+    """``[B, H, W, C]`` (H and W multiples of ``w``) as ``[B·windows, w², C]``: the ``w``×``w`` windows
+    of each map in raster order."""
     b, h, wd, c = x.shape
     x = x.view(b, h // w, w, wd // w, w, c).permute(0, 1, 3, 2, 4, 5)
     return x.reshape(-1, w * w, c)
 
 
-def _unwindows(x: torch.Tensor, w: int, b: int, h: int, wd: int) -> torch.Tensor:
+def from_windows(x: torch.Tensor, w: int, b: int, h: int, wd: int) -> torch.Tensor:
+    """The inverse of :func:`to_windows`: ``[B·windows, w², C]`` back to ``[B, H, W, C]``."""
     x = x.view(b, h // w, wd // w, w, w, -1).permute(0, 1, 3, 2, 4, 5)
     return x.reshape(b, h, wd, -1)
 
 
-def _shift_mask(h: int, w: int, window: int, shift: int, device) -> torch.Tensor:
-    """Attention mask keeping shifted windows from mixing regions that are not adjacent."""
+def shift_mask(h: int, w: int, window: int, shift: int, device) -> torch.Tensor:
+    """``[windows, window², window²]`` attention mask (0 / -inf) for an ``h``×``w`` map rolled by
+    ``-shift``: it keeps the shifted windows from mixing regions that are not adjacent in the map."""
     region = torch.zeros(1, h, w, 1, device=device)
     count = 0
     for hs in (slice(0, -window), slice(-window, -shift), slice(-shift, None)):
         for ws in (slice(0, -window), slice(-window, -shift), slice(-shift, None)):
             region[:, hs, ws, :] = count
             count += 1
-    ids = _windows(region, window).squeeze(-1)
+    ids = to_windows(region, window).squeeze(-1)
     diff = ids.unsqueeze(1) - ids.unsqueeze(2)
     return torch.zeros_like(diff).masked_fill(diff != 0, float("-inf"))
 
@@ -106,8 +110,8 @@ class SwinV2Block(nn.Module):
         b, h, w, c = x.shape
         shift = self.shift if min(h, w) > self.window else 0
         shifted = torch.roll(x, (-shift, -shift), (1, 2)) if shift else x
-        mask = _shift_mask(h, w, self.window, shift, x.device) if shift else None
-        attn = _unwindows(self.attn(_windows(shifted, self.window), mask), self.window, b, h, w)
+        mask = shift_mask(h, w, self.window, shift, x.device) if shift else None
+        attn = from_windows(self.attn(to_windows(shifted, self.window), mask), self.window, b, h, w)
         if shift:
             attn = torch.roll(attn, (shift, shift), (1, 2))
         x = x + self.norm1(attn)  # post-norm

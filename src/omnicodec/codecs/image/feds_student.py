@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from ...layers import ResidualBlock
+from ...layers import ResidualBlock, SubPixelConv, conv, deconv
 from ..base import CHANNELS, MAX_CHANNELS
 from ..registry import register_codec
 from .base import LatentImageCodec
-from .feds_teacher import SubPixelConv, channelwise_hyperprior, down, up
+from .feds_teacher import channelwise_hyperprior
 
 
 @register_codec("image/feds-student")
@@ -26,15 +26,15 @@ class FEDSStudent(LatentImageCodec):
         self.y_channels, self.z_channels = self.M, self.hyper_channels
         N, M = self.N, self.M
         self.g_a = nn.Sequential(
-            nn.Sequential(down(3, N, 5), ResidualBlock(N)),
-            nn.Sequential(down(N, N), ResidualBlock(N)),
-            nn.Sequential(down(N, N), ResidualBlock(N)),
-            down(N, M),
+            nn.Sequential(conv(3, N, 5), ResidualBlock(N)),
+            nn.Sequential(conv(N, N, 3), ResidualBlock(N)),
+            nn.Sequential(conv(N, N, 3), ResidualBlock(N)),
+            conv(N, M, 3),
         )
         self.g_s = nn.Sequential(
-            nn.Sequential(up(M, N), ResidualBlock(N)),
-            nn.Sequential(up(N, N), ResidualBlock(N)),
-            nn.Sequential(up(N, N), ResidualBlock(N)),
+            nn.Sequential(deconv(M, N, 3), ResidualBlock(N)),
+            nn.Sequential(deconv(N, N, 3), ResidualBlock(N)),
+            nn.Sequential(deconv(N, N, 3), ResidualBlock(N)),
             SubPixelConv(N, 3),
         )
         self.latent = channelwise_hyperprior(M, self.hyper_channels, self.context_hidden)

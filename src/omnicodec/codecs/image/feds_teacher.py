@@ -14,35 +14,13 @@ depth 2 with 8 heads, window 8.
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import nn
 
 from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, equal_slices, hyper_transforms
-from ...layers import RSTB, ResidualBlock
+from ...layers import RSTB, ResidualBlock, SubPixelConv, conv, deconv
 from ..base import CHANNELS, MAX_CHANNELS
 from ..registry import register_codec
 from .base import LatentImageCodec
-
-
-class SubPixelConv(nn.Module):
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout * 4, 3, padding=1)
-
-    def forward(self, x):
-        return F.pixel_shuffle(self.conv(x), 2)
-
-    def input_radius(self, radius: int) -> int:
-        """Receptive-field radius for :mod:`omnicodec.layers.tiling`: the shuffle halves it, then the 3×3 conv."""
-        return -(-radius // 2) + 1
-
-
-def down(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, k, stride=2, padding=k // 2)
-
-
-def up(cin: int, cout: int, k: int = 3) -> nn.ConvTranspose2d:
-    return nn.ConvTranspose2d(cin, cout, k, stride=2, padding=k // 2, output_padding=1)
 
 
 def channelwise_hyperprior(M: int, Nz: int, hidden: int, slice_channels: int = 32) -> HyperpriorLatentCodec:
@@ -68,15 +46,15 @@ class FEDSTeacher(LatentImageCodec):
             return RSTB(N, self.depth, self.heads, self.window)
 
         self.g_a = nn.Sequential(
-            nn.Sequential(down(3, N, 5), ResidualBlock(N), swin()),
-            nn.Sequential(down(N, N), ResidualBlock(N), swin()),
-            nn.Sequential(down(N, N), ResidualBlock(N), swin()),
-            down(N, M),
+            nn.Sequential(conv(3, N, 5), ResidualBlock(N), swin()),
+            nn.Sequential(conv(N, N, 3), ResidualBlock(N), swin()),
+            nn.Sequential(conv(N, N, 3), ResidualBlock(N), swin()),
+            conv(N, M, 3),
         )
         self.g_s = nn.Sequential(
-            nn.Sequential(up(M, N), ResidualBlock(N), swin()),
-            nn.Sequential(up(N, N), ResidualBlock(N), swin()),
-            nn.Sequential(up(N, N), ResidualBlock(N), swin()),
+            nn.Sequential(deconv(M, N, 3), ResidualBlock(N), swin()),
+            nn.Sequential(deconv(N, N, 3), ResidualBlock(N), swin()),
+            nn.Sequential(deconv(N, N, 3), ResidualBlock(N), swin()),
             SubPixelConv(N, 3),
         )
         self.latent = channelwise_hyperprior(M, self.hyper_channels, self.context_hidden)

@@ -12,10 +12,8 @@ caller names none.
 
 from __future__ import annotations
 
-from torch import nn
-
-from ...entropy_models import MeanScaleHyperprior
-from ...layers import GDN, GainUnits, conv, deconv
+from ...entropy_models import MeanScaleHyperprior, hyper_transforms
+from ...layers import GainUnits, gdn_analysis, gdn_synthesis
 from ..base import CHANNELS
 from ..rate import LEVELS, QUALITIES
 from ..registry import register_codec
@@ -34,23 +32,9 @@ class HyperpriorImageCodec(LatentImageCodec):
             self.default_quality = self._quality(min(float(default_quality), self.levels))
         self.y_channels, self.z_channels = self.M, self.N
         N, M = self.N, self.M
-        self.g_a = nn.Sequential(
-            conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M),
-        )
-        self.g_s = nn.Sequential(
-            deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-            deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
-        )
-        h_a = nn.Sequential(
-            conv(M, N, kernel_size=3, stride=1), nn.LeakyReLU(inplace=True),
-            conv(N, N), nn.LeakyReLU(inplace=True), conv(N, N),
-        )
-        h_s = nn.Sequential(
-            deconv(N, M), nn.LeakyReLU(inplace=True),
-            deconv(M, M * 3 // 2), nn.LeakyReLU(inplace=True),
-            conv(M * 3 // 2, 2 * M, kernel_size=3, stride=1),
-        )
-        self.latent = MeanScaleHyperprior(h_a, h_s, z_channels=N, y_channels=M)
+        self.g_a = gdn_analysis(N, M)
+        self.g_s = gdn_synthesis(M, N)
+        self.latent = MeanScaleHyperprior(*hyper_transforms(M, N, 2 * M), z_channels=N, y_channels=M)
 
     @classmethod
     def config_ranges(cls) -> dict:

@@ -26,36 +26,14 @@ Our choices where the paper or its code is silent:
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import nn
 
 from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, equal_slices
 from ...entropy_models.attention import ACGCContext
-from ...layers import RSTB, EnhancementModule
+from ...layers import RSTB, EnhancementModule, SubPixelConv, conv, deconv
 from ..base import CHANNELS
 from ..registry import register_codec
 from .base import LatentImageCodec, pixels_to_float
-
-
-def _conv(cin: int, cout: int, k: int = 3, stride: int = 2) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
-
-
-def _deconv(cin: int, cout: int, k: int = 3) -> nn.ConvTranspose2d:
-    return nn.ConvTranspose2d(cin, cout, k, stride=2, padding=k // 2, output_padding=1)
-
-
-class _SubPixel(nn.Module):
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout * 4, 3, padding=1)
-
-    def forward(self, x):
-        return F.pixel_shuffle(self.conv(x), 2)
-
-    def input_radius(self, radius: int) -> int:
-        """Receptive-field radius for :mod:`omnicodec.layers.tiling`: the shuffle halves it, then the 3×3 conv."""
-        return -(-radius // 2) + 1
 
 
 @register_codec("image/s2lic")
@@ -83,17 +61,17 @@ class S2LIC(LatentImageCodec):
 
         self.enhancement = EnhancementModule(3, couplings)
         self.g_a = nn.Sequential(
-            _conv(3, N, 5), RSTB(N, d[0], h[0], w), _conv(N, N), RSTB(N, d[1], h[1], w),
-            _conv(N, N), RSTB(N, d[2], h[2], w), _conv(N, M),
+            conv(3, N, 5), RSTB(N, d[0], h[0], w), conv(N, N, 3), RSTB(N, d[1], h[1], w),
+            conv(N, N, 3), RSTB(N, d[2], h[2], w), conv(N, M, 3),
         )
         self.g_s = nn.Sequential(
-            _deconv(M, N), RSTB(N, d[2], h[2], w), _deconv(N, N), RSTB(N, d[1], h[1], w),
-            _deconv(N, N), RSTB(N, d[0], h[0], w), _SubPixel(N, 3),
+            deconv(M, N, 3), RSTB(N, d[2], h[2], w), deconv(N, N, 3), RSTB(N, d[1], h[1], w),
+            deconv(N, N, 3), RSTB(N, d[0], h[0], w), SubPixelConv(N, 3),
         )
         h_a = nn.Sequential(
-            _conv(M, N, 3, 1), nn.GELU(), _conv(N, N), RSTB(N, d[3], h[3], w), _conv(N, Nz),
+            conv(M, N, 3, 1), nn.GELU(), conv(N, N, 3), RSTB(N, d[3], h[3], w), conv(N, Nz, 3),
         )
-        h_s = nn.Sequential(_deconv(Nz, N), RSTB(N, d[4], h[4], w), _deconv(N, M), nn.GELU(), _conv(M, 2 * M, 1, 1))
+        h_s = nn.Sequential(deconv(Nz, N, 3), RSTB(N, d[4], h[4], w), deconv(N, M, 3), nn.GELU(), conv(M, 2 * M, 1, 1))
         slices = equal_slices(M, M // self.slice_channels)
 
         def context(i: int, side: int, previous: int, out: int) -> nn.Module:

@@ -32,9 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...coding import Bitstream
-from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, hyper_transforms
+from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, TemporalPrior, hyper_transforms
 from ...entropy_models.exact import ACT_BITS, ExactNetwork
 from ...errors import CorruptFileError
+from ...layers import resampling_conv_nd
 from ..base import CHANNELS, Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, unframe_streams
 from ..registry import register_codec
 
@@ -54,18 +55,7 @@ class ResidualUnit(nn.Module):
         return x + self.body(x)
 
 
-def _down(cin: int, cout: int, s: int) -> nn.Conv1d:
-    # kernel 2s (even strides) or s: output length exactly L / s
-    return nn.Conv1d(cin, cout, 2 * s, stride=s, padding=s // 2) if s % 2 == 0 else nn.Conv1d(cin, cout, s, stride=s)
-
-
-def _up(cin: int, cout: int, s: int) -> nn.ConvTranspose1d:
-    if s % 2 == 0:
-        return nn.ConvTranspose1d(cin, cout, 2 * s, stride=s, padding=s // 2)
-    return nn.ConvTranspose1d(cin, cout, s, stride=s)
-
-
-class TemporalSummary(nn.Module):
+class TemporalSummary(TemporalPrior):
     """Side features from the previous chunk's latent: a convolution, then its mean over time,
     broadcast over the current chunk (a causal, chunk-level temporal model)."""
 
@@ -111,12 +101,15 @@ class ECC(Codec):
         c = self.channels
         layers: list[nn.Module] = [nn.Conv1d(1, c[0], 7, padding=3)]
         for i, s in enumerate(STRIDES):
-            layers += [ResidualUnit(c[i], 1), ResidualUnit(c[i], 3), nn.ELU(), _down(c[i], c[min(i + 1, 3)], s)]
+            layers += [ResidualUnit(c[i], 1), ResidualUnit(c[i], 3), nn.ELU(), resampling_conv_nd(1, c[i], c[min(i + 1, 3)], s)]
         layers += [nn.ELU(), nn.Conv1d(c[3], self.M, 3, padding=1)]
         self.g_a = nn.Sequential(*layers)
         layers = [nn.Conv1d(self.M, c[3], 7, padding=3)]
         for i, s in reversed(list(enumerate(STRIDES))):
-            layers += [nn.ELU(), _up(c[min(i + 1, 3)], c[i], s), ResidualUnit(c[i], 1), ResidualUnit(c[i], 3)]
+            layers += [
+                nn.ELU(), resampling_conv_nd(1, c[min(i + 1, 3)], c[i], s, transposed=True),
+                ResidualUnit(c[i], 1), ResidualUnit(c[i], 3),
+            ]
         layers += [nn.ELU(), nn.Conv1d(c[0], 1, 7, padding=3)]
         self.g_s = nn.Sequential(*layers)
         h_a, h_s = hyper_transforms(self.M, self.N, 2 * self.M, dims=1, in_channels=2 * self.M)

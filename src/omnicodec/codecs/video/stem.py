@@ -26,7 +26,6 @@ side info.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ...coding import Bitstream
 from ...constants import IMAGE_STRIDE as STRIDE
@@ -38,7 +37,7 @@ from ...entropy_models import (
     hyper_transforms,
 )
 from ...errors import CorruptFileError
-from ...layers import GDN, GainUnits, conv, deconv
+from ...layers import GainUnits, gdn_analysis, gdn_synthesis
 from ..base import CHANNELS, Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, unframe_streams
 from ..image.base import pixels_to_float
 from ..image.memory import coding_bytes, widest
@@ -66,11 +65,8 @@ class STEMVideoCodec(VariableRate, Codec):
         if self.gains is not None:
             self.default_quality = self._quality(min(float(default_quality), self.levels))
         N, M = self.N, self.M
-        self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
-        self.g_s = nn.Sequential(
-            deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-            deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
-        )
+        self.g_a = gdn_analysis(N, M)
+        self.g_s = gdn_synthesis(M, N)
         if intra_prior == "checkerboard":
             self.intra = HyperpriorLatentCodec(*hyper_transforms(M, N, 2 * M), N, CheckerboardLatentCodec(M, 2 * M))
         else:  # the image model's latent codec, layer for layer
