@@ -15,7 +15,7 @@ from omnicodec.errors import WeightsError
 from omnicodec.train.distill import load_teacher
 from omnicodec.train.export import export_checkpoint
 from omnicodec.train.lit import LitCodec
-from omnicodec.train.run import init_from
+from omnicodec.train.checkpoint import init_from
 from omnicodec.zoo import load_file_entry, save_weights
 
 TINY = {"N": 8, "M": 12}

@@ -189,7 +189,7 @@ def fit(args: list[str], init: str | None, init_strict: bool, checkpoint: Path, 
 
     from .callbacks import StepClock
     from .cli import OmnicodecCLI
-    from .run import init_from
+    from .checkpoint import init_from
 
     warnings.filterwarnings("ignore", message=".*(does not have many workers|Using ModelCheckpoint with manual).*")
     torch.set_float32_matmul_precision("high")
