@@ -161,7 +161,7 @@ def _tiny_module():
 
 def test_init_from_exported_weights(tmp_path):
     from omnicodec.codecs import create_codec
-    from omnicodec.train.run import init_from
+    from omnicodec.train.checkpoint import init_from
     from omnicodec.zoo import save_weights
 
     torch.manual_seed(1)

@@ -12,10 +12,10 @@ from conftest import run_limited
 from omnicodec.cli import main
 from omnicodec.codecs import create_codec
 from omnicodec.errors import WeightsError
+from omnicodec.train.checkpoint import init_from
 from omnicodec.train.distill import load_teacher
 from omnicodec.train.export import export_checkpoint
 from omnicodec.train.lit import LitCodec
-from omnicodec.train.run import init_from
 from omnicodec.zoo import load_file_entry, save_weights
 
 TINY = {"N": 8, "M": 12}

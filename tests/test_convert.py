@@ -7,9 +7,9 @@ import torch
 
 from conftest import smooth_images
 from omnicodec.errors import WeightsError
+from omnicodec.train.checkpoint import init_from
 from omnicodec.train.convert import main, to_variable
 from omnicodec.train.lit import LitCodec
-from omnicodec.train.run import init_from
 from omnicodec.zoo import load_file_entry, read_entry
 
 LAMBDAS = [0.0125, 0.025, 0.05, 0.1]

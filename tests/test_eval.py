@@ -171,15 +171,31 @@ def test_sha256_verification(tmp_path):
 
 
 def test_y4m_reader(tmp_path):
-    from omnicodec.datasets.video_io import read_sequence
+    from omnicodec.datasets.video_io import VideoWriter, read_sequence
 
     w, h = 8, 4
-    frame = bytes([126] * (w * h)) + bytes([128] * (w * h // 2))  # mid grey, no chroma
+    y = bytes(range(40, 72))  # a ramp across every row and down the rows
+    u = bytes([60, 90, 128, 200, 240, 128, 90, 30])  # chroma varies by block, U and V different
+    v = bytes([240, 200, 128, 60, 16, 128, 160, 100])
+    frame = y + u + v
     (tmp_path / "g.y4m").write_bytes(b"YUV4MPEG2 W8 H4 F30:1 C420jpeg\n" + (b"FRAME\n" + frame) * 3)
     frames, info = read_sequence(tmp_path / "g.y4m")
     assert info["frames"] == 3 and info["fps"] == (30, 1)
     assert frames[0].shape == (4, 8, 3)
-    np.testing.assert_array_equal(frames[0], np.full((4, 8, 3), round((126 - 16) * 255 / 219)))
+    # BT.601 limited range, written out: each pixel from its own Y and its 2×2 block's U and V
+    yf = (np.frombuffer(y, np.uint8).reshape(h, w) - 16.0) * 255 / 219
+    uf = (np.frombuffer(u, np.uint8).reshape(2, 4).repeat(2, 0).repeat(2, 1) - 128.0) * 255 / 224
+    vf = (np.frombuffer(v, np.uint8).reshape(2, 4).repeat(2, 0).repeat(2, 1) - 128.0) * 255 / 224
+    rgb = np.stack([yf + 1.402 * vf, yf - 0.344136 * uf - 0.714136 * vf, yf + 1.772 * uf], -1)
+    assert np.abs(frames[0].astype(float) - np.clip(rgb, 0, 255)).max() <= 0.5 + 1e-6
+    # and a frame written by the writer reads back as itself (strong red and blue, 2×2 blocks)
+    rows, cols = np.meshgrid(np.arange(8) // 2 * 64, np.arange(12) // 2 * 40, indexing="ij")
+    picture = np.stack([cols + 20, np.full_like(cols, 90), 240 - rows], -1).astype(np.uint8)
+    writer = VideoWriter(tmp_path / "w.y4m", 12, 8, (30, 1))
+    writer.write(picture)
+    writer.commit()
+    back, _ = read_sequence(tmp_path / "w.y4m")
+    assert np.abs(back[0].astype(int) - picture.astype(int)).max() <= 3
     (tmp_path / "t.y4m").write_bytes(b"YUV4MPEG2 W8 H4 C420jpeg\nFRAME\n" + frame[:10])
     with pytest.raises(InputError, match="truncated"):
         read_sequence(tmp_path / "t.y4m")

@@ -1,7 +1,7 @@
 """Files written by an earlier version decode to the same latents here, bit for bit.
 
 The golden files (``tests/fixtures/exact``, written by ``make.py`` there) hold the latents
-their writer decoded. Decoding them on the machine that runs this test (another CPU,
+and the image their writer decoded. Decoding them on the machine that runs this test (another CPU,
 another thread count, another torch) must give exactly those latents: the entropy
 parameters are integer arithmetic, so any difference is a broken promise to old files.
 """
@@ -51,6 +51,15 @@ def test_golden_files_decode_to_the_latents_their_writer_decoded(name, threads):
 
 @pytest.mark.parametrize("name", ["s2lic-tiny", "hyperprior-default"])
 def test_golden_files_decode_through_the_file_api(name, tmp_path):
+    """The whole decoder (latents, dequantisation, synthesis, 8-bit output) gives the image its
+    writer decoded; the floating-point synthesis may round a rare pixel the other way."""
+    from PIL import Image
+
+    load(name)  # skips when the shipped weights that wrote the file are gone
     weights = GOLDEN / "s2lic-tiny.json" if name == "s2lic-tiny" else None
-    result = decompress_file(GOLDEN / f"{name}.omc", tmp_path / "out.png", weights=weights)
-    assert (tmp_path / "out.png").exists() and (result.width, result.height) in {(192, 192), (96, 64)}
+    decompress_file(GOLDEN / f"{name}.omc", tmp_path / "out.png", weights=weights)
+    decoded = np.asarray(Image.open(tmp_path / "out.png").convert("RGB")).astype(int)
+    expected = np.asarray(Image.open(GOLDEN / f"{name}.decoded.png").convert("RGB")).astype(int)
+    assert decoded.shape == expected.shape
+    difference = np.abs(decoded - expected)
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.01, (difference.max(), (difference > 0).mean())

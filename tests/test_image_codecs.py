@@ -1,6 +1,8 @@
 """S2LIC and FEDS on tiny configurations: exact round trips at any size, sizes that match
 the estimate, and the three-phase distillation."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -8,6 +10,7 @@ from conftest import smooth_images
 from omnicodec.codecs import create_codec
 from omnicodec.train.losses import image_rd_loss
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY = {
     "image/s2lic": {"N": 16, "M": 32, "hyper_channels": 16, "slice_channels": 16, "depths": [1, 1, 1, 1, 1],
                     "heads": [2, 2, 2, 2, 2], "window": 4, "context_dim": 16, "couplings": 1},
@@ -131,39 +134,56 @@ def test_three_phase_distillation_lowers_each_loss(teacher_weights):
         params = [p for n, p in module.named_parameters() if not n.startswith("teacher.") and not n.endswith("quantiles")]
         opt = torch.optim.Adam(params, lr=3e-3)
         with torch.no_grad():
-            before = module.phase_loss(x).item()
+            before = module.losses(x)["loss"].item()
         for _ in range(25):
-            loss = module.phase_loss(x)
+            loss = module.losses(x)["loss"]
             opt.zero_grad()
             loss.backward()
             opt.step()
         with torch.no_grad():
-            after = module.phase_loss(x).item()
+            after = module.losses(x)["loss"].item()
         assert after < 0.8 * before, (phase, before, after)
         previous = module.state_dict()
+
+
+def distill_args(phase: int, run, data, teacher, steps: int, *extra: str) -> list[str]:
+    """``omnicodec train`` arguments for a distillation phase's config, tiny and redirected into ``run``."""
+    import yaml
+
+    config = yaml.safe_load((CONFIGS / "image" / f"feds-distill-phase{phase}.yaml").read_text())
+    config["trainer"].update(max_steps=steps, accelerator="cpu", enable_progress_bar=False)
+    config["trainer"]["logger"] = [{"class_path": "lightning.pytorch.loggers.CSVLogger",
+                                    "init_args": {"save_dir": str(run)}}]
+    config["trainer"]["callbacks"] = [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {
+        "dirpath": f"{run}/checkpoints", "every_n_train_steps": 1, "save_last": True, "save_top_k": -1}}]
+    config["model"]["init_args"].update(teacher_weights=str(teacher), teacher_config=TINY["image/feds-teacher"],
+                                        student_config=TINY["image/feds-student"])
+    config["data"]["init_args"].update(train_dirs=[str(data)], crop=64, batch_size=2)
+    path = run.parent / f"{run.name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return ["--config", str(path), *extra]
 
 
 def test_distillation_phases_chain_resume_and_export(tmp_path, teacher_weights):
     from PIL import Image
 
     from omnicodec import compress_file, decompress_file
+    from omnicodec.train.cli import main
     from omnicodec.train.export import export_checkpoint
-    from omnicodec.train.run import distill_image_codec
 
     data = tmp_path / "images"
     data.mkdir()
     for i, img in enumerate(smooth_images(4, 80, seed=2)):
         Image.fromarray((img.permute(1, 2, 0).numpy() * 255).round().astype("uint8")).save(data / f"{i}.png")
-    common = dict(
-        teacher_weights=str(teacher_weights), teacher_config=TINY["image/feds-teacher"],
-        student_config=TINY["image/feds-student"], batch_size=2, crop=64, checkpoint_every=1, accelerator="cpu",
-    )
     last = None
-    for phase in (1, 2, 3):
-        last = distill_image_codec([str(data)], str(tmp_path / f"phase{phase}"), phase, steps=2, init=last, **common)
+    for phase in (1, 2, 3):  # each phase starts from the previous one's weights
+        run = tmp_path / f"phase{phase}"
+        main(distill_args(phase, run, data, teacher_weights, 2, *(["--init", str(last)] if last else [])))
+        last = run / "checkpoints" / "last.ckpt"
         assert torch.load(last, weights_only=False)["global_step"] == 2
     # a phase continues exactly from its own checkpoint
-    resumed = distill_image_codec([str(data)], str(tmp_path / "phase3"), 3, steps=3, resume=str(last), **common)
+    main(distill_args(3, tmp_path / "phase3", data, teacher_weights, 3, "--resume", str(last)))
+    resumed = last
     assert torch.load(resumed, weights_only=False)["global_step"] == 3
     entry = export_checkpoint(resumed, tmp_path / "zoo", quality=1)
     src = data / "0.png"

@@ -99,13 +99,57 @@ def test_files_round_trip_frame_by_frame(tmp_path, weights, size):
     assert np.abs(np.stack(decoded).astype(int) - expected.astype(int)).max() <= 1
 
 
+def gradient_frames(n: int, h: int, w: int) -> list[np.ndarray]:
+    """Strong colour gradients, red across and blue down (green moves with the frame), constant on
+    2×2 blocks so that 4:2:0 chroma keeps them: a swapped or shifted plane shows at once."""
+    rows, cols = np.arange(h) // 2 * 2 / (h - 2), np.arange(w) // 2 * 2 / (w - 2)
+    frames = []
+    for t in range(n):
+        r = np.broadcast_to(cols[None, :], (h, w))
+        b = np.broadcast_to(rows[:, None], (h, w))
+        g = 0.5 + 0.4 * np.sin(3 * r + 2 * b + t)
+        frames.append((np.stack([r * 0.9 + 0.05, g, 1 - b * 0.9 - 0.05], -1) * 255).round().astype(np.uint8))
+    return frames
+
+
 def test_y4m_in_and_out(tmp_path, weights):
-    frames = frames_of(clips(1, 3, 64, seed=6)[0, :, :, :48])
+    from omnicodec.datasets.video_io import rgb_to_yuv420, yuv420_to_rgb
+    from omnicodec.zoo import load_file_entry
+
+    frames = gradient_frames(3, 48, 64)
     write_clip(tmp_path / "in.y4m", frames)
+    read, _ = read_sequence(tmp_path / "in.y4m")
+    assert max(np.abs(a.astype(int) - b.astype(int)).max() for a, b in zip(read, frames)) <= 3
     compress_file(tmp_path / "in.y4m", tmp_path / "c.omc", weights=weights)
     decompress_file(tmp_path / "c.omc", tmp_path / "out.y4m", weights=weights)
     decoded, info = read_sequence(tmp_path / "out.y4m")
     assert len(decoded) == 3 and info["fps"] == (30, 1)
+    # what the codec reconstructs from the frames read, through 4:2:0 once more
+    x = torch.from_numpy(np.stack(read)).permute(0, 3, 1, 2).float()[None] / 255
+    with torch.no_grad():
+        rec = (load_file_entry(weights)(x).x_hat[0].clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    for got, frame in zip(decoded, rec):
+        assert np.abs(got.astype(int) - yuv420_to_rgb(*rgb_to_yuv420(frame)).astype(int)).max() <= 2
+
+
+# a 4×4 frame of four 2×2 colour blocks and its exact Y4M bytes (BT.601, limited range, 4:2:0)
+GOLDEN_RGB = np.array([[(255, 0, 0)] * 2 + [(0, 255, 0)] * 2] * 2 + [[(0, 0, 255)] * 2 + [(255, 255, 255)] * 2] * 2,
+                      dtype=np.uint8)
+GOLDEN_Y4M = (b"YUV4MPEG2 W4 H4 F30:1 Ip A1:1 C420jpeg\nFRAME\n"
+              + bytes([81, 81, 145, 145] * 2 + [41, 41, 235, 235] * 2)  # Y: red, green / blue, white
+              + bytes([90, 54, 240, 128])  # U (Cb) per block
+              + bytes([240, 34, 110, 128]))  # V (Cr) per block
+
+
+def test_y4m_golden_bytes_both_ways(tmp_path):
+    write_clip(tmp_path / "g.y4m", [GOLDEN_RGB])
+    data = (tmp_path / "g.y4m").read_bytes()
+    assert data == GOLDEN_Y4M
+    frame = data.index(b"FRAME\n") + 6
+    assert data[frame + 2] == 145 and data[frame + 8] == 41  # Y: row 0 column 2, row 2 column 0
+    assert data[frame + 16 + 1] == 54 and data[frame + 20 + 2] == 110  # U and V of the top-right, bottom-left blocks
+    decoded, _ = read_sequence(tmp_path / "g.y4m")
+    assert np.abs(decoded[0].astype(int) - GOLDEN_RGB.astype(int)).max() <= 2
 
 
 def test_corrupt_frame_chunk_names_its_frame(tmp_path, weights):

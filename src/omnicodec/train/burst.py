@@ -188,8 +188,8 @@ def fit(args: list[str], init: str | None, init_strict: bool, checkpoint: Path, 
     import torch
 
     from .callbacks import StepClock
+    from .checkpoint import init_from
     from .cli import OmnicodecCLI
-    from .run import init_from
 
     warnings.filterwarnings("ignore", message=".*(does not have many workers|Using ModelCheckpoint with manual).*")
     torch.set_float32_matmul_precision("high")

@@ -29,7 +29,7 @@ import torch
 from lightning.pytorch.cli import LightningCLI
 
 from ..errors import InputError
-from .run import init_from
+from .checkpoint import init_from
 
 SUMMARY = """\
 usage: omnicodec train --config CONFIG [options]

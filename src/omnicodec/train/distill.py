@@ -12,22 +12,21 @@
 
 The teacher is frozen throughout. Each phase is one run of :class:`LitDistill` (select it with
 ``phase``); a phase starts from the previous phase's checkpoint (``init``) and can itself be
-resumed exactly like any Lightning run. Only the student (and the projections) are trained.
+resumed exactly like any Lightning run. Only the student (and the projections) are trained, with
+the step every training module takes (:class:`~.step.RDStep`).
 """
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..codecs import create_codec
 from ..codecs.image.padding import pad_to_multiple
-from ..errors import TrainingDivergedError
-from .checkpoint import load_checkpoint
-from .lit import schedule_length, warmup_cosine
+from .checkpoint import codec_state, load_checkpoint
 from .losses import image_rd_loss
+from .step import RDStep
 
 STRIDE = 64
 PHASES = (1, 2, 3)
@@ -40,14 +39,14 @@ def load_teacher(codec_id: str, config: dict, weights: str | None) -> nn.Module:
     if str(weights).endswith(".ckpt"):
         state = load_checkpoint(weights, "teacher checkpoint")  # weights_only: no code from the file
         codec = create_codec(codec_id, config)
-        codec.load_state_dict({k[len("codec.") :]: v for k, v in state["state_dict"].items() if k.startswith("codec.")})
+        codec.load_state_dict(codec_state(state))
         return codec
     from ..zoo import load_file_entry
 
     return load_file_entry(weights).codec
 
 
-class LitDistill(L.LightningModule):
+class LitDistill(RDStep):
     def __init__(
         self,
         teacher_id: str = "image/feds-teacher",
@@ -68,7 +67,6 @@ class LitDistill(L.LightningModule):
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}, got {phase}")
         self.save_hyperparameters()
-        self.automatic_optimization = False
         self.teacher = load_teacher(teacher_id, teacher_config or {}, teacher_weights).eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
@@ -112,47 +110,18 @@ class LitDistill(L.LightningModule):
         per_channel = ((self.latent_proj(y_student) - y_teacher) ** 2).mean(dim=(0, 2, 3))
         return (weights * per_channel).mean()
 
-    def rd_loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return image_rd_loss(self.student(x), x, self.hparams.lmbda)
-
-    def phase_loss(self, x: torch.Tensor) -> torch.Tensor:
+    def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         phase = self.hparams.phase
         if phase == 1:
-            return self.feature_loss(x)
+            return {"loss": self.feature_loss(x)}
         if phase == 2:
-            return self.channel_loss(x)
-        return self.rd_loss(x)["loss"]
+            return {"loss": self.channel_loss(x)}
+        return image_rd_loss(self.student(x), x, self.hparams.lmbda)
 
-    # --- Lightning ---------------------------------------------------------------------------
+    def aux_loss(self) -> torch.Tensor:
+        """The quantiles matter once the student codes (phase 3)."""
+        return self.student.aux_loss() if self.hparams.phase == 3 else torch.zeros((), device=self.device)
 
-    def configure_optimizers(self):
-        hp = self.hparams
-        aux_ids = {id(p) for p in self.student.aux_parameters()}
-        main = [p for p in self.student.parameters() if id(p) not in aux_ids]
-        main += list(self.feature_proj.parameters()) + list(self.latent_proj.parameters())
-        opt = torch.optim.Adam(main, lr=hp.lr)
-        aux = torch.optim.Adam(self.student.aux_parameters(), lr=hp.aux_lr)
-        total = schedule_length(hp.total_steps, self._trainer.max_steps if self._trainer is not None else None)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, hp.warmup_steps, total, 0.05))
-        return [opt, aux], [sched]
-
-    def training_step(self, batch: torch.Tensor, batch_idx: int):
-        opt, aux_opt = self.optimizers()
-        loss = self.phase_loss(batch)
-        if not torch.isfinite(loss):
-            raise TrainingDivergedError(f"the distillation loss became {loss.item()} at step {self.global_step}")
-        # the quantiles matter once the student codes (phase 3); one backward for both losses
-        aux = self.student.aux_loss() if self.hparams.phase == 3 else loss.new_zeros(())
-        opt.zero_grad(set_to_none=True)
-        aux_opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss + aux)
-        if self.hparams.clip_norm:
-            self.clip_gradients(opt, gradient_clip_val=self.hparams.clip_norm, gradient_clip_algorithm="norm")
-        opt.step()
-        if self.hparams.phase == 3:
-            aux_opt.optimizer.step()  # unwrapped: one batch counts as one step
-        sched = self.lr_schedulers()
-        if sched is not None:
-            sched.step()
-        self.log(f"distill/phase{self.hparams.phase}", loss, prog_bar=True, on_step=True, batch_size=batch.shape[0])
-        return loss.detach()
+    def trained_parameters(self):
+        network = self.student.main_parameters() + list(self.feature_proj.parameters())
+        return network + list(self.latent_proj.parameters()), self.student.aux_parameters()

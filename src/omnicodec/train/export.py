@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import WeightsError
 from ..zoo import save_weights
 from ..zoo.format import build_codec
-from .checkpoint import load_checkpoint
+from .checkpoint import codec_state, load_checkpoint
 
 
 def export_checkpoint(
@@ -24,11 +24,11 @@ def export_checkpoint(
     try:
         hp = state["hyper_parameters"]
         if "student_id" in hp:  # a distillation run: export its student
-            codec_id, config, prefix = hp["student_id"], hp.get("student_config") or {}, "student."
+            codec_id, config = hp["student_id"], hp.get("student_config") or {}
         else:
-            codec_id, config, prefix = hp["codec_id"], hp.get("codec_config") or {}, "codec."
+            codec_id, config = hp["codec_id"], hp.get("codec_config") or {}
         codec = build_codec(codec_id, config, checkpoint)  # config checked before anything is built
-        codec.load_state_dict({k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)})
+        codec.load_state_dict(codec_state(state))
     except (RuntimeError, KeyError, TypeError, OSError, EOFError) as exc:
         raise WeightsError(f"cannot load checkpoint {checkpoint}: {exc}") from exc
     variable = getattr(codec, "quality_range", None) is not None

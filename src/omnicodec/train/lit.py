@@ -1,12 +1,7 @@
 """LightningModule that trains any registered codec on its rate-distortion loss.
 
-Built from plain data (codec id + config), so checkpoints restore anywhere. Manual
-optimisation: the rate-distortion loss and the factorized priors' quantile loss are
-back-propagated together (they touch disjoint parameters, so nothing mixes, and under DDP
-every gradient is all-reduced in the one backward pass); one Adam steps the network, a
-second Adam the quantiles; gradients of the network are clipped by norm; the learning rate
-follows a linear warm-up and a cosine decay over ``total_steps`` (by default the trainer's
-``max_steps``), stepped once per batch.
+Built from plain data (codec id + config), so checkpoints restore anywhere. The step itself
+(optimizers, clipping, schedule, divergence check, logging) is :class:`~.step.RDStep`'s.
 
 Variable-rate codecs (a ``quality_range``) train with ``lmbda_levels``, one λ per quality level:
 every sample of a batch draws its own quality (half of them an integer level, half a real
@@ -18,58 +13,23 @@ frame transforms come from the trained image model trains only its temporal part
 
 Checkpoints also carry the random generators' states, so a run resumed from any
 checkpoint draws the same quantisation noise as the uninterrupted run (the data side is
-handled by :mod:`.data`). A non-finite loss stops training with
-:class:`~omnicodec.errors.TrainingDivergedError`; the last checkpoint written stays the last good one.
-``check_finite_every`` > 1 checks only every N steps, so a GPU step need not wait for the loss.
+handled by :mod:`.data`).
 """
 
 from __future__ import annotations
 
-import math
 import random
 
-import lightning as L
 import numpy as np
 import torch
 
 from ..codecs import create_codec
-from ..errors import InputError, TrainingDivergedError
 from ..layers.gain import interpolate_levels
 from .losses import DISTORTIONS, rd_loss
+from .step import RDStep
 
 
-def schedule_length(total_steps: int | None, max_steps: int | None) -> int:
-    """Steps the cosine decay spans: ``total_steps`` when given, else the trainer's ``max_steps``.
-
-    So ``--trainer.max_steps N`` stretches the schedule over the ``N`` steps it asks for. An
-    explicit ``total_steps`` shorter than ``max_steps`` is refused: the learning rate would sit
-    at its floor for the remaining steps. A longer one is allowed (a run stopped part-way on
-    purpose, to be resumed with a larger ``max_steps``). ``max_steps`` of -1 (no limit) and no
-    ``total_steps`` keep the rate constant after the warm-up.
-    """
-    limit = int(max_steps) if max_steps is not None else -1
-    if not total_steps:
-        return max(limit, 0)
-    if limit > 0 and int(total_steps) < limit:
-        raise InputError(
-            f"model total_steps ({total_steps}) is shorter than trainer.max_steps ({limit}), so the learning rate "
-            f"would sit at its floor for the last {limit - int(total_steps)} steps; leave total_steps out (the "
-            "schedule then follows max_steps) or set it to at least max_steps"
-        )
-    return int(total_steps)
-
-
-def warmup_cosine(step: int, warmup: int, total: int, floor: float) -> float:
-    """Learning-rate factor: linear warm-up, then cosine decay to ``floor``."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    if total <= warmup:
-        return 1.0
-    t = min(1.0, (step - warmup) / max(1, total - warmup))
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
-
-
-class LitCodec(L.LightningModule):
+class LitCodec(RDStep):
     def __init__(
         self,
         codec_id: str = "image/hyperprior",
@@ -93,7 +53,6 @@ class LitCodec(L.LightningModule):
         self.distortion = distortion or DISTORTIONS[self.media][0]
         if self.distortion not in DISTORTIONS[self.media]:
             raise ValueError(f"distortion {self.distortion!r} does not apply to {self.media} codecs")
-        self.automatic_optimization = False
         if freeze:
             frozen = [n for n, p in self.codec.named_parameters() if n.startswith(tuple(freeze))]
             if not frozen:
@@ -115,15 +74,9 @@ class LitCodec(L.LightningModule):
             raise ValueError(f"variable-rate training weighs each sample by its own λ, which the {self.distortion} "
                              "distortion does not support yet; use mse")
 
-    def configure_optimizers(self):
-        hp = self.hparams
-        main = torch.optim.Adam([p for p in self.codec.main_parameters() if p.requires_grad], lr=hp.lr)
-        aux = torch.optim.Adam([p for p in self.codec.aux_parameters() if p.requires_grad], lr=hp.aux_lr)
-        total = schedule_length(hp.total_steps, self._trainer.max_steps if self._trainer is not None else None)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            main, lambda s: warmup_cosine(s, hp.warmup_steps, total, hp.lr_floor)
-        )
-        return [main, aux], [schedule]
+    def trained_parameters(self):
+        return ([p for p in self.codec.main_parameters() if p.requires_grad],
+                [p for p in self.codec.aux_parameters() if p.requires_grad])
 
     def lmbda_at(self, quality: torch.Tensor) -> torch.Tensor:
         """λ for real qualities, interpolated between the levels' λ in the logarithm."""
@@ -144,37 +97,8 @@ class LitCodec(L.LightningModule):
         quality = self.sample_qualities(batch.shape[0], batch.device)
         return rd_loss(self.media, self.distortion, self.codec(batch, quality), batch, self.lmbda_at(quality))
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int):
-        opt, aux_opt = self.optimizers()
-        terms = self.losses(batch)
-        aux = self.codec.aux_loss()
-        # checking reads the loss back to the host and so waits for the device; a GPU run checks
-        # every N steps (a divergence then stops the run up to N steps late, and it saves nothing)
-        every = max(1, int(self.hparams.get("check_finite_every", 1)))
-        if self.global_step % every == 0 and not torch.isfinite(terms["loss"]):
-            raise TrainingDivergedError(
-                f"the loss became {terms['loss'].item()} at step {self.global_step}; training stopped "
-                "(the last checkpoint written before this step is intact; lower the learning rate and resume from it)"
-            )
-        opt.zero_grad(set_to_none=True)
-        aux_opt.zero_grad(set_to_none=True)
-        self.manual_backward(terms["loss"] + aux)
-        if self.hparams.clip_norm:
-            self.clip_gradients(opt, gradient_clip_val=self.hparams.clip_norm, gradient_clip_algorithm="norm")
-        opt.step()
-        # stepped unwrapped: Lightning counts every wrapped step() as a global step, and one
-        # batch must be one step
-        aux_opt.optimizer.step()
-        sched = self.lr_schedulers()
-        if sched is not None:
-            sched.step()
-        # logging costs as much as a small model's step: only on the steps the loggers write
-        if self.trainer is None or (self.global_step % max(1, self.trainer.log_every_n_steps)) == 0:
-            logged = {f"train/{k}": v.detach() for k, v in terms.items() if k not in ("mse", "distortion")}
-            logged["train/aux"] = aux.detach()
-            logged["train/lr"] = float(opt.param_groups[0]["lr"])
-            self.log_dict(logged, prog_bar=True, on_step=True, batch_size=batch.shape[0])
-        return terms["loss"].detach()
+    def aux_loss(self) -> torch.Tensor:
+        return self.codec.aux_loss()
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         out = self.codec(batch)  # a variable-rate codec at its default quality
