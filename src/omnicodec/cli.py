@@ -173,6 +173,14 @@ def _cmd_bdrate(args: argparse.Namespace) -> None:
     print(f"bdrate: psnr_pct={pct:.4f}")
 
 
+def _output_options(p) -> None:
+    """The options compress and decompress share."""
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    p.add_argument("--max-memory", metavar="SIZE", help="refuse sizes whose estimated peak memory exceeds SIZE, "
+                   "e.g. 1500M or 2G (default: what the machine has available)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -194,10 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="size target in bits per pixel (images): the highest quality whose file fits; "
                         "instead of --quality")
     p.add_argument("--weights", help="exported weights (.json or .safetensors) instead of shipped ones")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
-    p.add_argument("--max-memory", metavar="SIZE", help="refuse sizes whose estimated peak memory exceeds SIZE, "
-                   "e.g. 1500M or 2G (default: what the machine has available)")
+    _output_options(p)
     p.set_defaults(func=_cmd_compress)
 
     p = sub.add_parser("decompress", help="decode an omnicodec file")
@@ -206,10 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "speech: .wav, .flac, .ogg")
     p.add_argument("--weights", help="exported weights, if the file was not written with shipped ones")
     p.add_argument("--sample-rate", type=int, help=f"speech: output sample rate (default {SPEECH_RATE})")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
-    p.add_argument("--max-memory", metavar="SIZE", help="refuse sizes whose estimated peak memory exceeds SIZE, "
-                   "e.g. 1500M or 2G (default: what the machine has available)")
+    _output_options(p)
     p.set_defaults(func=_cmd_decompress)
 
     p = sub.add_parser("info", help="print the header of an omnicodec file")

@@ -137,7 +137,26 @@ def commit_file(tmp: str | Path, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-class AtomicFile:
+class CommitOnExit:
+    """A writer used in ``with``: :meth:`commit` when the block ends normally, :meth:`abort` when it raises."""
+
+    def commit(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def abort(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class AtomicFile(CommitOnExit):
     """A file written under a temporary name beside ``path``: :meth:`commit` flushes it to disk
     and renames it onto ``path``; :meth:`abort`, a failed commit, or an exception inside ``with``
     removes it. For streaming writers that commit or abort on their own.
@@ -167,15 +186,6 @@ class AtomicFile:
         if self.file is not None:
             self.file.close()
         self.tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> AtomicFile:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 @contextmanager

@@ -63,6 +63,17 @@ def unframe_streams(payload: bytes, names: tuple[str, ...], what: str) -> dict[s
     return streams
 
 
+def header_size(header: dict, what: str) -> tuple[int, int]:
+    """``(height, width)`` from a header's ``size``; :class:`CorruptFileError` naming ``what`` if malformed."""
+    try:
+        h, w = header["size"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w)):
+            raise TypeError("not a pair of positive integers")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptFileError(f"the {what} size in the header is malformed ({exc})") from None
+    return h, w
+
+
 class UnitEncoder:
     """Codes one item (an image, a clip, a recording) unit by unit, holding what the codec carries
     from one unit to the next (a reference frame, a previous chunk's latent, buffered audio).

@@ -49,7 +49,7 @@ from ..errors import (
     TruncatedFileError,
     UnsupportedVersionError,
 )
-from ..fileio import AtomicFile
+from ..fileio import AtomicFile, CommitOnExit
 
 MAGIC = b"\x89OMC"
 FORMAT_VERSION = 1
@@ -285,7 +285,7 @@ class ContainerReader:
         self.close()
 
 
-class ContainerWriter:
+class ContainerWriter(CommitOnExit):
     """Write a container chunk by chunk to a temporary file; :meth:`commit` renames it into place.
 
     Used as a context manager, an exception discards the temporary file, so no partial output
@@ -327,12 +327,3 @@ class ContainerWriter:
 
     def abort(self) -> None:
         self._out.abort()
-
-    def __enter__(self) -> ContainerWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()

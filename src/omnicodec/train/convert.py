@@ -31,7 +31,7 @@ DEFAULT_LAMBDAS = [COMPRESSAI_MSE_LAMBDAS[q] for q in sorted(COMPRESSAI_MSE_LAMB
 
 def to_variable(codec: Codec, trained_lambda: float, lambdas: list[float] = DEFAULT_LAMBDAS) -> Codec:
     """A variable-rate copy of a fixed-rate ``codec`` trained at ``trained_lambda``."""
-    if getattr(codec, "quality_range", None) is not None:
+    if codec.quality_range is not None:
         raise WeightsError(f"{codec.codec_id} is already variable-rate")
     if len(lambdas) < 2 or min(lambdas) <= 0 or not trained_lambda > 0:
         raise WeightsError("give at least two positive lambdas and the positive lambda the model was trained at")

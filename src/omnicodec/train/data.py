@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..constants import SPEECH_RATE
 from ..datasets.audio import load_mono
 from ..datasets.folders import IMAGE_SUFFIXES, image_folder, speech_folder, video_sequences
 
@@ -188,7 +189,7 @@ class SpeechDataModule(_ResumableDataModule):
     ) -> None:
         super().__init__()
         self.train_dirs = [train_dirs] if isinstance(train_dirs, (str, Path)) else list(train_dirs)
-        self.segment = int(round(segment_seconds * 16000))
+        self.segment = int(round(segment_seconds * SPEECH_RATE))
         self.batch_size, self.num_workers, self.seed = int(batch_size), int(num_workers), int(seed)
 
     def setup(self, stage: str | None = None) -> None:

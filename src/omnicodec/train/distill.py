@@ -24,11 +24,11 @@ from torch import nn
 
 from ..codecs import create_codec
 from ..codecs.image.padding import pad_to_multiple
+from ..constants import IMAGE_STRIDE as STRIDE
 from .checkpoint import codec_state, load_checkpoint
 from .losses import image_rd_loss
 from .step import RDStep
 
-STRIDE = 64
 PHASES = (1, 2, 3)
 
 

@@ -31,7 +31,7 @@ def export_checkpoint(
         codec.load_state_dict(codec_state(state))
     except (RuntimeError, KeyError, TypeError, OSError, EOFError) as exc:
         raise WeightsError(f"cannot load checkpoint {checkpoint}: {exc}") from exc
-    variable = getattr(codec, "quality_range", None) is not None
+    variable = codec.quality_range is not None
     stem = codec.codec_id.replace("/", "-")
     name = name or (f"{stem}-variable" if variable else f"{stem}-q{float(quality):g}")
     info = {"training": {"checkpoint": checkpoint.name, "step": state.get("global_step")}}

@@ -60,7 +60,7 @@ class LitCodec(RDStep):
             for n, p in self.codec.named_parameters():
                 if n.startswith(tuple(freeze)):
                     p.requires_grad_(False)
-        self.variable_rate = getattr(self.codec, "quality_range", None) is not None
+        self.variable_rate = self.codec.quality_range is not None
         if lmbda_levels is not None:
             levels = self.codec.quality_range[1] if self.variable_rate else 0
             if len(lmbda_levels) != levels or min(lmbda_levels) <= 0:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..codecs import CodecOutput
+from ..constants import SPEECH_RATE
 
 # CompressAI's lambda for quality 1..8 (MSE), reused so qualities compare across libraries.
 COMPRESSAI_MSE_LAMBDAS = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.1800}
@@ -73,14 +74,14 @@ def multi_resolution_stft_loss(x_hat: torch.Tensor, x: torch.Tensor, sizes=(512,
     return total / len(sizes)
 
 
-def mel_loss(x_hat: torch.Tensor, x: torch.Tensor, sample_rate: int = 16000, n_mels: int = 80) -> torch.Tensor:
+def mel_loss(x_hat: torch.Tensor, x: torch.Tensor, sample_rate: int = SPEECH_RATE, n_mels: int = 80) -> torch.Tensor:
     import torchaudio
 
     mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=1024, hop_length=256, n_mels=n_mels).to(x.device)
     return F.l1_loss(torch.log(mel(x_hat).clamp_min(1e-5)), torch.log(mel(x).clamp_min(1e-5)))
 
 
-def speech_rd_loss(out: CodecOutput, x: torch.Tensor, lmbda: float, sample_rate: int = 16000) -> dict[str, torch.Tensor]:
+def speech_rd_loss(out: CodecOutput, x: torch.Tensor, lmbda: float, sample_rate: int = SPEECH_RATE) -> dict[str, torch.Tensor]:
     """``x``: [B, 1, T] waveforms in [-1, 1]."""
     seconds = x.shape[0] * x.shape[-1] / sample_rate
     kbps = bits_from_likelihoods(out.likelihoods) / seconds / 1000

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..constants import SPEECH_RATE
 from ..errors import InputError, OutputExistsError
 
 MIB = 1 << 20
@@ -83,7 +84,7 @@ def _crop(path: Path, crop: int, rng: random.Random) -> np.ndarray | None:
 def _write_flac(samples: np.ndarray, path: Path) -> int:
     import soundfile as sf
 
-    sf.write(path, np.clip(samples, -1, 1), 16000, format="FLAC", subtype="PCM_16")
+    sf.write(path, np.clip(samples, -1, 1), SPEECH_RATE, format="FLAC", subtype="PCM_16")
     return path.stat().st_size
 
 
@@ -161,7 +162,7 @@ def pack_data(
                 break
             audio = load_mono(p)
             used += _write_flac(audio, tmp / "speech" / f"{n:04d}.flac")
-            seconds, n = seconds + audio.size / 16000, n + 1
+            seconds, n = seconds + audio.size / SPEECH_RATE, n + 1
         counts["speech"] = {"files": n, "seconds": round(seconds, 1), "bytes": used}
         progress(f"speech: {n} recordings, {seconds:.0f} s, {used / MIB:.1f} MiB")
 

@@ -26,6 +26,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from ..constants import SPEECH_RATE
 from ..errors import InputError
 
 
@@ -123,7 +124,7 @@ class PackedSpeechDataModule(_ResidentDataModule):
 
     def __init__(self, pack: str, segment_seconds: float = 1.0, batch_size: int = 16, seed: int = 0):
         super().__init__(pack, batch_size, seed)
-        self.segment = int(round(segment_seconds * 16000))
+        self.segment = int(round(segment_seconds * SPEECH_RATE))
 
     def setup(self, stage: str | None = None) -> None:
         import soundfile as sf
@@ -132,12 +133,12 @@ class PackedSpeechDataModule(_ResidentDataModule):
         parts = []
         for path in _files(self.pack / "speech", (".flac", ".wav"), "speech recordings"):
             samples, rate = sf.read(path, dtype="int16", always_2d=True)
-            if rate != 16000 or samples.shape[1] != 1:
+            if rate != SPEECH_RATE or samples.shape[1] != 1:
                 raise InputError(f"{path} is {rate} Hz with {samples.shape[1]} channels; the pack holds 16 kHz mono")
             parts.append(samples[:, 0])
         audio = np.concatenate(parts)
         if audio.size < self.segment:
-            raise InputError(f"the packed speech lasts {audio.size / 16000:.2f} s, shorter than one segment")
+            raise InputError(f"the packed speech lasts {audio.size / SPEECH_RATE:.2f} s, shorter than one segment")
         self.audio = torch.from_numpy(audio).to(self.device)
         self.span = torch.arange(self.segment, device=self.device)
 

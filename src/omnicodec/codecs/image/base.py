@@ -34,7 +34,7 @@ from ...constants import IMAGE_STRIDE as STRIDE
 from ...errors import CorruptFileError
 from ...layers.gain import GainUnits
 from ...layers.tiling import NotTileable, input_radius, tiled
-from ..base import Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, unframe_streams
+from ..base import Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, header_size, unframe_streams
 from ..rate import VariableRate
 from .memory import coding_bytes, widest
 from .padding import crop, pad_to_multiple
@@ -129,12 +129,7 @@ class LatentImageCodec(VariableRate, Codec):
         return _ImageEncoder(self, quality)
 
     def unit_decoder(self, header: dict) -> UnitDecoder:
-        try:
-            h, w = header["size"]
-            if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w)):
-                raise TypeError("not a pair of positive integers")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptFileError(f"the image size in the header is malformed ({exc})") from None
+        h, w = header_size(header, "image")
         try:
             quality = self._stream_quality(header)
         except ValueError as exc:

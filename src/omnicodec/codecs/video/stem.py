@@ -38,7 +38,7 @@ from ...entropy_models import (
 )
 from ...errors import CorruptFileError
 from ...layers import GainUnits, gdn_analysis, gdn_synthesis
-from ..base import CHANNELS, Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, unframe_streams
+from ..base import CHANNELS, Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, header_size, unframe_streams
 from ..image.base import pixels_to_float
 from ..image.memory import coding_bytes, widest
 from ..image.padding import crop, pad_to_multiple
@@ -204,12 +204,7 @@ class STEMVideoCodec(VariableRate, Codec):
         return _FrameEncoder(self, header)
 
     def unit_decoder(self, header: dict) -> UnitDecoder:
-        try:
-            h, w = header["size"]
-            if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w)):
-                raise TypeError("not a pair of positive integers")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptFileError(f"the frame size in the header is malformed ({exc})") from None
+        h, w = header_size(header, "frame")
         frame_info = {k: header[k] for k in ("entropy_params", "quality") if k in header}
         return _FrameDecoder(self, h, w, frame_info)
 
