@@ -44,11 +44,11 @@ def one_way(x, encoder, decoder, threads: tuple[int, int]) -> tuple[bool, torch.
     torch.set_num_threads(threads[0])
     with torch.no_grad():
         bitstream = encoder.compress(x.to(encoder.device))
-        y_hat = encoder.latent.decompress(bitstream, device=encoder.device)
+        y_hat = encoder.decode_latent(bitstream)
         own = encoder.decompress(bitstream).cpu()
         torch.set_num_threads(threads[1])
         try:
-            decoded = decoder.latent.decompress(bitstream, device=decoder.device)
+            decoded = decoder.decode_latent(bitstream)
         except DecodeError:
             return False, None, own
         image = decoder.decompress(bitstream).cpu()

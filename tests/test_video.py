@@ -127,7 +127,7 @@ def test_y4m_in_and_out(tmp_path, weights):
     # what the codec reconstructs from the frames read, through 4:2:0 once more
     x = torch.from_numpy(np.stack(read)).permute(0, 3, 1, 2).float()[None] / 255
     with torch.no_grad():
-        rec = (load_file_entry(weights)(x).x_hat[0].clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+        rec = (load_file_entry(weights).codec(x).x_hat[0].clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
     for got, frame in zip(decoded, rec):
         assert np.abs(got.astype(int) - yuv420_to_rgb(*rgb_to_yuv420(frame)).astype(int)).max() <= 2
 

@@ -81,7 +81,7 @@ def _init_from_weights(module: torch.nn.Module, path: Path, strict: bool) -> lis
     target = getattr(module, "codec", None)
     if not isinstance(target, torch.nn.Module):
         raise WeightsError(f"{path} holds one codec's weights; this run's module has no codec to start from them")
-    source = load_file_entry(path)
+    source = load_file_entry(path).codec
     if source.codec_id != target.codec_id:
         raise WeightsError(f"{path} holds {source.codec_id} weights; this run trains {target.codec_id}")
     state, own = source.state_dict(), target.state_dict()

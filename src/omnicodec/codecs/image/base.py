@@ -187,9 +187,19 @@ class LatentImageCodec(VariableRate, Codec):
         ph, pw = -(-height // STRIDE) * STRIDE, -(-width // STRIDE) * STRIDE
         return {"z": [1, self.z_channels, ph // 64, pw // 64], "y": [1, self.y_channels, ph // 16, pw // 16]}
 
+    @torch.no_grad()
+    def decode_latent(self, bitstream: Bitstream, device: torch.device | str | None = None) -> torch.Tensor:
+        """The decoded latent ``y_hat`` of an image coded by :meth:`compress` (as the entropy model codes
+        it: before the inverse gains), on ``device``; for checking that two devices decode the same."""
+        h, w = header_size(bitstream.side_info, "image")
+        streams = bitstream.streams
+        if "image" in streams:
+            streams = unframe_streams(streams["image"], ("z", "y"), "the image")
+        latent = Bitstream(streams, self.stream_shapes(h, w), bitstream.side_info)
+        return self.latent.decompress(latent, device=self.device if device is None else device)
+
     def _decode(self, streams: dict[str, bytes], header: dict, h: int, w: int, quality: float | None) -> torch.Tensor:
-        bitstream = Bitstream(streams, self.stream_shapes(h, w), header)
-        y_hat = self.latent.decompress(bitstream, device=self.device)
+        y_hat = self.decode_latent(Bitstream(streams, side_info=header))
         return crop(self.synthesis(self._unscaled(y_hat, quality)), h, w).clamp_(0, 1)
 
 
