@@ -259,3 +259,18 @@ def test_the_encoding_progress_bar_knows_the_frame_count(tmp_path):
         writer.write(np.zeros((48, 64, 3), np.uint8))
     writer.commit()
     assert frame_count(tmp_path / "pngs", open_video(tmp_path / "pngs")[1]) == 3
+
+
+def test_the_header_states_the_gop_structure_and_a_wrong_one_is_refused(tmp_path, weights):
+    from omnicodec.coding import container
+
+    frames = frames_of(clips(1, 3, 64, seed=9)[0])
+    write_clip(tmp_path / "clip", frames)
+    compress_file(tmp_path / "clip", tmp_path / "c.omc", weights=weights)
+    parsed = container.unpack((tmp_path / "c.omc").read_bytes())
+    assert parsed.header["side_info"]["intra_period"] == TINY["intra_period"]
+    parsed.header["side_info"]["intra_period"] = 3
+    (tmp_path / "bad.omc").write_bytes(container.pack(parsed.header, parsed.chunks))
+    with pytest.raises(CorruptFileError, match="intra period 3"):
+        decompress_file(tmp_path / "bad.omc", tmp_path / "out.y4m", weights=weights)
+    assert not (tmp_path / "out.y4m").exists()

@@ -196,7 +196,8 @@ class STEMVideoCodec(VariableRate, Codec):
     def unit_encoder(self, media: dict, quality: float | None = None) -> UnitEncoder:
         if quality is not None and self.gains is None:
             raise ValueError(f"{self.codec_id} with this config has one fixed rate; it takes no quality")
-        header = {"size": [int(media["height"]), int(media["width"])]}
+        # the GOP structure: an intra frame every intra_period frames, P-frames between (each on the previous frame)
+        header = {"size": [int(media["height"]), int(media["width"])], "intra_period": self.intra_period}
         if self.entropy_params is not None:  # one scheme for all frames
             header["entropy_params"] = self.entropy_params
         if self.gains is not None:  # one quality for all frames
@@ -205,6 +206,8 @@ class STEMVideoCodec(VariableRate, Codec):
 
     def unit_decoder(self, header: dict) -> UnitDecoder:
         h, w = header_size(header, "frame")
+        if header.get("intra_period", self.intra_period) != self.intra_period:  # files of 0.1 state it in the media
+            raise CorruptFileError(f"the file declares intra period {header['intra_period']!r}; its codec has {self.intra_period}")
         frame_info = {k: header[k] for k in ("entropy_params", "quality") if k in header}
         return _FrameDecoder(self, h, w, frame_info)
 
