@@ -151,7 +151,7 @@ class LatentImageCodec(VariableRate, Codec):
         if self.gains is None:
             raise ValueError(f"{self.codec_id} has one fixed rate; a size target needs a variable-rate model")
         h, w = x.shape[-2:]
-        y = self.analysis(pad_to_multiple(x, STRIDE))
+        y = self.analysis(pad_to_multiple(x.to(self.device), STRIDE))
         lo, hi = self.quality_range
         trials = 0
 
