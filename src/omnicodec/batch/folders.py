@@ -17,7 +17,6 @@ from pathlib import Path
 
 from ..constants import AUDIO_SUFFIXES
 from ..errors import InputError, OmnicodecError
-from ..fileio import remove_leftovers
 from .complete import coded_state, decoded_state
 from .engine import Engine
 
@@ -123,7 +122,6 @@ class _Compress:
         try:
             if not pair[1]:
                 raise InputError("another input writes the same output")
-            remove_leftovers(output)
             replace = False
             if output.exists() or output.is_symlink():
                 verdict = _existing(coded_state(output, self.expected(media_of(source))), output, self.force)
@@ -169,7 +167,6 @@ class _Decompress:
             pair = (pair[0], str(output))
             if kind == "video" and output.suffix.lower() != ".y4m":
                 raise InputError("decoding a folder writes video as .y4m")
-            remove_leftovers(output)
             replace = False
             if output.exists() or output.is_symlink():
                 verdict = _existing(decoded_state(output, source, self.sample_rate), output, self.force)
