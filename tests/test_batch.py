@@ -188,3 +188,18 @@ def test_eval_on_two_processes_gives_the_same_results(dataset, tmp_path):
 
     assert results(tmp_path / "one") == results(tmp_path / "two")
     assert json.loads((tmp_path / "one" / "tiny.json").read_text())["results"]["bpp"]
+
+
+def test_two_inputs_for_one_output_are_refused_not_overwritten(dataset, tmp_path):
+    images, weights, reference = dataset
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.open(images / "im01.png").save(src / "photo.bmp")
+    Image.open(images / "im02.png").save(src / "photo.png")
+    summary = compress_folder(src, tmp_path / "out", weights=weights, engine=Engine(progress=False))
+    assert summary.count("done") == 1 and [r.input for r in summary.failures] == [str(src / "photo.png")]
+    assert "photo.bmp writes the same output" in summary.failures[0].message
+    from omnicodec.api import read_header
+
+    # the first input's coded pixels (the header also names its format)
+    assert read_header(tmp_path / "out" / "photo.omc").chunks == read_header(reference / "im01.omc").chunks

@@ -26,6 +26,11 @@ def _engine(args: argparse.Namespace):
                   args.strategy or "auto", progress=True)
 
 
+def _folder_device(args: argparse.Namespace) -> None:
+    if args.device != "cpu":
+        raise InputError("--device applies to one file; a folder runs on --accelerator and --devices")
+
+
 def _report(summary, engine) -> int:
     """Print a folder run's failures and summary (once, on the first rank); status 2 if any file failed."""
     if not engine.is_global_zero:
@@ -44,6 +49,7 @@ def _cmd_compress(args: argparse.Namespace) -> int | None:
 
         if args.bpp is not None:
             raise InputError("a size target (--bpp) applies to one file; give --quality for a folder")
+        _folder_device(args)
         engine = _engine(args)
         summary = compress_folder(args.input, args.output, args.codec, args.quality, args.weights, args.force,
                                   args.max_memory, engine)
@@ -62,6 +68,7 @@ def _cmd_decompress(args: argparse.Namespace) -> int | None:
     if Path(args.input).is_dir():
         from .batch import decompress_folder
 
+        _folder_device(args)
         engine = _engine(args)
         summary = decompress_folder(args.input, args.output, args.suffix, args.weights, args.force,
                                     args.sample_rate, args.max_memory, engine)

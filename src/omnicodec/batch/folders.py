@@ -75,10 +75,10 @@ def _files(src: Path, dst: Path, suffixes: set[str]) -> list[Path]:
     )
 
 
-def _run(fn, pairs: list[tuple[str, str]], engine: Engine | None) -> Summary:
+def _run(fn, items: list[tuple], engine: Engine | None) -> Summary:
     engine = engine or Engine()
     start = time.perf_counter()
-    results = engine.map(fn, pairs)
+    results = engine.map(fn, items)
     return Summary(results, time.perf_counter() - start)
 
 
@@ -115,13 +115,14 @@ class _Compress:
                                      "weights": loaded.weights_sha256[:SHA_PREFIX_LEN]}
         return self._expected[media]
 
-    def __call__(self, pair: tuple[str, str], device: str) -> FileResult:
+    def __call__(self, item: tuple[str, str, str], device: str) -> FileResult:
         from ..api import compress_file, media_of
 
+        pair, taken_by = item[:2], item[2]
         source, output = Path(pair[0]), Path(pair[1])
         try:
-            if not pair[1]:
-                raise InputError("another input writes the same output")
+            if taken_by:
+                raise InputError(f"{taken_by} writes the same output {output}; rename one of them")
             replace = False
             if output.exists() or output.is_symlink():
                 verdict = _existing(coded_state(output, self.expected(media_of(source))), output, self.force)
@@ -142,12 +143,12 @@ def compress_folder(src, dst, codec: str | None = None, quality: float | None = 
                     force: bool = False, max_memory=None, engine: Engine | None = None) -> Summary:
     """Compress every image, video and speech file below ``src`` to ``dst`` (same layout, ``.omc``)."""
     src, dst = Path(src), Path(dst)
-    pairs, taken = [], {}
+    items, taken = [], {}
     for path in _files(src, dst, _codable_suffixes()):
         output = str(dst / path.relative_to(src).with_suffix(".omc"))
-        pairs.append((str(path), "" if output in taken else output))
-        taken.setdefault(output, path)
-    return _run(_Compress(codec, quality, weights, force, max_memory), pairs, engine)
+        items.append((str(path), output, taken.get(output, "")))  # a second input for one output fails
+        taken.setdefault(output, str(path))
+    return _run(_Compress(codec, quality, weights, force, max_memory), items, engine)
 
 
 class _Decompress:
