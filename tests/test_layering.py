@@ -16,7 +16,7 @@ FORBIDDEN = {
     "media": {"train", "eval", "api", "cli"},
     "zoo": {"media", "train", "eval", "api", "cli"},
 }
-DRIVERS = ["media", "api.py", "cli.py", "eval", "train", "zoo"]  # train may name a codec's parts (it builds and converts them)
+DRIVERS = ["media", "api.py", "cli.py", "batch", "eval", "train", "zoo"]  # train may name a codec's parts (it builds and converts them)
 # a codec's parts: what a driver would reach for if it bypassed the contract
 CODEC_INSIDES = {"latent", "intra", "inter", "g_a", "g_s", "h_a", "h_s", "gains", "skip_threshold", "context_frames",
                  "analyse_chunk", "synthesise_chunk", "compress_chunk", "decompress_chunk", "compress_frame",

@@ -146,7 +146,8 @@ def load_codec(
     return zoo.load(codec_id, quality, device)
 
 
-def _media_of(path: Path) -> str:
+def media_of(path: Path) -> str:
+    """The medium of an input file: video, speech or image."""
     from .media.speech import is_speech_path
     from .media.video import is_video_path
 
@@ -184,7 +185,7 @@ def compress_file(
     check_not_same_file(input, output)
     if not input.exists():
         raise InputError(f"{input}: no such file")
-    media = _media_of(input)
+    media = media_of(input)
     if bpp is not None:
         if media != "image":
             raise InputError(f"a size target (bpp) applies to images; {input} looks like {media}")
@@ -238,6 +239,14 @@ def read_header(path: str | Path) -> container.Container:
     if not path.is_file():
         raise InputError(f"{path}: no such file" if not path.exists() else f"{path} is not a file")
     return container.unpack(path.read_bytes())
+
+
+def read_media_type(path: str | Path) -> str:
+    """The media type (image, video, speech) an omnicodec file declares, from its checked header."""
+    from .coding.container import ContainerReader
+
+    with ContainerReader(path) as reader:
+        return _check_header(reader.header)
 
 
 def _check_header(header: dict) -> str:

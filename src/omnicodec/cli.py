@@ -12,13 +12,48 @@ import sys
 from pathlib import Path
 
 from .constants import SPEECH_RATE
-from .errors import OmnicodecError, OutputExistsError
+from .errors import InputError, OmnicodecError, OutputExistsError
 
 EXIT_USAGE = 2
 
 
-def _cmd_compress(args: argparse.Namespace) -> None:
+def _engine(args: argparse.Namespace):
+    """The batch engine the command's ``--accelerator``, ``--devices``, ``--num-nodes`` and ``--strategy`` ask for."""
+    from .batch import Engine
+
+    devices = args.devices or "1"
+    return Engine(args.accelerator or "cpu", int(devices) if devices.isdigit() else devices, args.num_nodes or 1,
+                  args.strategy or "auto", progress=True)
+
+
+def _folder_device(args: argparse.Namespace) -> None:
+    if args.device != "cpu":
+        raise InputError("--device applies to one file; a folder runs on --accelerator and --devices")
+
+
+def _report(summary, engine) -> int:
+    """Print a folder run's failures and summary (once, on the first rank); status 2 if any file failed."""
+    if not engine.is_global_zero:
+        return 0
+    for failure in summary.failures:
+        print(f"omnicodec: failed: {failure.input}: {failure.message}", file=sys.stderr)
+    print(summary.line())
+    return EXIT_USAGE if summary.failures else 0
+
+
+def _cmd_compress(args: argparse.Namespace) -> int | None:
     from .api import compress_file
+
+    if Path(args.input).is_dir() and Path(args.output).suffix.lower() != ".omc":  # else: a video of PNG frames
+        from .batch import compress_folder
+
+        if args.bpp is not None:
+            raise InputError("a size target (--bpp) applies to one file; give --quality for a folder")
+        _folder_device(args)
+        engine = _engine(args)
+        summary = compress_folder(args.input, args.output, args.codec, args.quality, args.weights, args.force,
+                                  args.max_memory, engine)
+        return _report(summary, engine)
 
     result = compress_file(
         args.input, args.output, args.codec, args.quality, args.weights, args.force, args.device, progress=True,
@@ -27,8 +62,19 @@ def _cmd_compress(args: argparse.Namespace) -> None:
     print(result.summary())
 
 
-def _cmd_decompress(args: argparse.Namespace) -> None:
+def _cmd_decompress(args: argparse.Namespace) -> int | None:
     from .api import decompress_file
+
+    if Path(args.input).is_dir():
+        from .batch import decompress_folder
+
+        _folder_device(args)
+        engine = _engine(args)
+        summary = decompress_folder(args.input, args.output, args.suffix, args.weights, args.force,
+                                    args.sample_rate, args.max_memory, engine)
+        return _report(summary, engine)
+    if args.suffix is not None:
+        raise InputError("--suffix applies to a folder; name the output file instead")
 
     result = decompress_file(
         args.input, args.output, args.weights, args.force, args.device, progress=True, sample_rate=args.sample_rate,
@@ -140,10 +186,16 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     if args.verify:
         print(f"sha256: {verify_sha256(args.dataset)} files verified")
     anchors = _load_anchors(args.anchors)
+    engine = None
+    if any(v is not None for v in (args.accelerator, args.devices, args.num_nodes, args.strategy)):
+        engine = _engine(args)
+        engine.progress = not args.quiet
     rows, media, description = collect_rows(
         args.name, args.dataset, parse_qualities(args.qualities), args.jobs, args.limit, args.max_frames,
-        progress=not args.quiet, weights=args.weights,
+        progress=not args.quiet, weights=args.weights, mapper=engine.map if engine is not None else None,
     )
+    if engine is not None and not engine.is_global_zero:
+        return
     # an exported model's results are named after its weights file, not over the shipped model's
     results = aggregate(Path(args.weights).stem if args.weights else args.name, description, rows)
     metric = args.metric or {"image": "psnr-rgb", "video": "psnr-rgb", "speech": "pesq-wb"}[media]
@@ -173,10 +225,20 @@ def _cmd_bdrate(args: argparse.Namespace) -> None:
     print(f"bdrate: psnr_pct={pct:.4f}")
 
 
+def _engine_options(p, default: str) -> None:
+    """Where a folder or dataset runs: Lightning's Trainer arguments."""
+    p.add_argument("--accelerator", help=f"cpu, gpu, cuda, mps or auto ({default}; default: cpu)")
+    p.add_argument("--devices", help="devices per node: a number, a list such as 0,1, or auto (default: 1)")
+    p.add_argument("--num-nodes", type=int, help="machines the run spans, e.g. under SLURM or torchrun (default: 1)")
+    p.add_argument("--strategy", help="Lightning strategy, e.g. ddp for several devices (default: auto)")
+
+
 def _output_options(p) -> None:
     """The options compress and decompress share."""
-    p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output (a folder: recode every file)")
+    p.add_argument("--device", default="cpu", help="one file: cpu, cuda, cuda:N or mps (default: cpu); "
+                   "a folder runs on --accelerator and --devices")
+    _engine_options(p, "a folder")
     p.add_argument("--max-memory", metavar="SIZE", help="refuse sizes whose estimated peak memory exceeds SIZE, "
                    "e.g. 1500M or 2G (default: what the machine has available)")
 
@@ -191,9 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="what to do; omnicodec COMMAND --help lists its options")
 
     p = sub.add_parser("compress", help="compress an image, a speech recording or a video into an omnicodec file")
-    p.add_argument("input", help="image (anything Pillow opens); video: .y4m, a folder of PNG frames, .mp4 (ffmpeg); "
+    p.add_argument("input", help="a folder (with an output folder: every file below it), or an image (anything "
+                   "Pillow opens); video: .y4m, a folder of PNG frames (with an output NAME.omc), .mp4 (ffmpeg); "
                    "speech: .wav, .flac, .ogg")
-    p.add_argument("output", help="compressed file to write (e.g. photo.omc)")
+    p.add_argument("output", help="compressed file to write (e.g. photo.omc), or the output folder")
     p.add_argument("--codec", help="codec id (default: the shipped default for the media)")
     p.add_argument("--quality", type=float,
                    help="quality: a level, or any real number in a variable-rate model's range, e.g. 4.5 "
@@ -206,11 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_compress)
 
     p = sub.add_parser("decompress", help="decode an omnicodec file")
-    p.add_argument("input", help="omnicodec file")
+    p.add_argument("input", help="omnicodec file, or a folder of them (decoded into the output folder)")
     p.add_argument("output", help="image: .png, .bmp, .tif, .ppm, .webp (lossless); video: .y4m, .mp4 or a folder name; "
                    "speech: .wav, .flac, .ogg")
     p.add_argument("--weights", help="exported weights, if the file was not written with shipped ones")
     p.add_argument("--sample-rate", type=int, help=f"speech: output sample rate (default {SPEECH_RATE})")
+    p.add_argument("--suffix", help="a folder: the decoded files' suffix, e.g. .png (default: .png for images, "
+                   ".y4m for video, .wav for speech)")
     _output_options(p)
     p.set_defaults(func=_cmd_decompress)
 
@@ -237,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", help="quality metric for plots and BD-rate (default psnr-rgb, pesq-wb for speech)")
     p.add_argument("--method", choices=["pchip", "cubic"], default="pchip",
                    help="curve interpolation for BD-rate (default: pchip)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel processes for baselines")
+    p.add_argument("--jobs", type=int, default=1, help="parallel processes for baselines (without the engine options)")
+    _engine_options(p, "the items")
     p.add_argument("--limit", type=int, help="only the first N items")
     p.add_argument("--max-frames", type=int, help="only the first N frames of each video sequence")
     p.add_argument("--verify", action="store_true", help="check the folder's SHA256SUMS first")
@@ -282,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except OutputExistsError as exc:
         message = f"{exc.path} exists; use --force to overwrite it" if exc.path is not None else str(exc)
         print(f"omnicodec: error: {message}", file=sys.stderr)
@@ -296,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("omnicodec: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":  # pragma: no cover

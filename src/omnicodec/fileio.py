@@ -71,7 +71,11 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # someone else's live process
         return True
-    return True
+    try:  # a zombie (killed, not yet reaped) writes nothing more
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[:1] != [b"Z"]
+    except OSError:
+        return True
 
 
 def remove_leftovers(path: str | Path) -> list[Path]:

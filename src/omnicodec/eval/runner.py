@@ -42,7 +42,7 @@ def _image_row(reference: np.ndarray, decoded: np.ndarray, num_bytes: int) -> di
     return row
 
 
-def _image_baseline_task(args: tuple[str, str, int]) -> dict:
+def _image_baseline_task(args: tuple[str, str, int], device: str = "cpu") -> dict:
     name, path, quality = args
     rgb = _load_rgb(Path(path))
     t0 = time.perf_counter()
@@ -52,7 +52,7 @@ def _image_baseline_task(args: tuple[str, str, int]) -> dict:
     return row
 
 
-def _speech_baseline_task(args: tuple[str, str, object]) -> dict:
+def _speech_baseline_task(args: tuple[str, str, object], device: str = "cpu") -> dict:
     name, path, setting = args
     reference = load_mono(path)
     size, decoded = FFMPEG_BASELINES[name].code_speech(reference, setting)
@@ -61,7 +61,7 @@ def _speech_baseline_task(args: tuple[str, str, object]) -> dict:
     return row
 
 
-def _video_baseline_task(args: tuple[str, str, object, int | None]) -> dict:
+def _video_baseline_task(args: tuple[str, str, object, int | None], device: str = "cpu") -> dict:
     from ..datasets.video_io import read_sequence
 
     name, path, setting, max_frames = args
@@ -87,40 +87,37 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
 
 
 def _run_tasks(fn, tasks: list, jobs: int, desc: str, progress: bool) -> list[dict]:
+    """``fn(task, "cpu")`` for every task, in order, in this process or a pool of ``jobs``."""
     if jobs <= 1:
-        return [fn(t) for t in _progress(tasks, len(tasks), desc, progress)]
+        return [fn(t, "cpu") for t in _progress(tasks, len(tasks), desc, progress)]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         return list(_progress(pool.map(fn, tasks), len(tasks), desc, progress))
 
 
-def _learned_image_rows(codec_id: str, files: list[Path], qualities: list[int] | None, progress: bool,
-                        weights: str | Path | None = None) -> list[dict]:
-    """Rows from real files. ``bpp-est`` is the information content of the symbols the coder
-    coded (padding included, under the shipped integer tables), per pixel of the image; the
+def _learned_image_row(task: tuple, device: str = "cpu") -> dict:
+    """One item at one quality, from a real file. ``bpp-est`` is the information content of the symbols
+    the coder coded (padding included, under the shipped integer tables), per pixel of the image; the
     file adds the coder's flush and check value per stream and the container framing."""
     from ..api import compress_file, decompress_file
     from ..coding import information_meter
 
-    rows = []
+    quality, model, path, weights = task
+    reference = _load_rgb(path)
     with tempfile.TemporaryDirectory() as tmp:
-        for quality, model in _models(codec_id, qualities, weights):
-            for path in _progress(files, len(files), f"{codec_id} q{quality}", progress):
-                reference = _load_rgb(path)
-                coded, back = Path(tmp) / "x.omc", Path(tmp) / "x.png"
-                t0 = time.perf_counter()
-                with information_meter() as meter:
-                    result = compress_file(path, coded, overwrite=True, **model)
-                t1 = time.perf_counter()
-                decompress_file(coded, back, weights=weights, overwrite=True)
-                t2 = time.perf_counter()
-                row = _image_row(reference, _load_rgb(back), result.num_bytes)
-                h, w = reference.shape[:2]
-                row.update(
-                    item=path.name, quality=quality, **{"bpp-est": meter.bits / (h * w)},
-                    encoding_time=t1 - t0, decoding_time=t2 - t1,
-                )
-                rows.append(row)
-    return rows
+        coded, back = Path(tmp) / "x.omc", Path(tmp) / "x.png"
+        t0 = time.perf_counter()
+        with information_meter() as meter:
+            result = compress_file(path, coded, device=device, **model)
+        t1 = time.perf_counter()
+        decompress_file(coded, back, weights=weights, device=device)
+        t2 = time.perf_counter()
+        row = _image_row(reference, _load_rgb(back), result.num_bytes)
+    h, w = reference.shape[:2]
+    row.update(
+        item=path.name, quality=quality, **{"bpp-est": meter.bits / (h * w)},
+        encoding_time=t1 - t0, decoding_time=t2 - t1,
+    )
+    return row
 
 
 def _models(codec_id: str, qualities: list | None, weights: str | Path | None) -> list[tuple[float, dict]]:
@@ -171,62 +168,52 @@ def _shipped_qualities(codec_id: str, qualities: list | None) -> list[float]:
     return chosen
 
 
-def _learned_video_rows(
-    codec_id: str, sequences: list[Path], qualities: list | None, max_frames: int | None, progress: bool,
-    weights: str | Path | None = None,
-) -> list[dict]:
+def _learned_video_row(task: tuple, device: str = "cpu") -> dict:
     from ..api import compress_file, decompress_file
     from ..datasets.video_io import VideoWriter, read_sequence
 
-    rows = []
+    quality, model, path, weights, max_frames = task
+    frames, info = read_sequence(path, max_frames)
     with tempfile.TemporaryDirectory() as tmp:
-        for quality, model in _models(codec_id, qualities, weights):
-            for path in _progress(sequences, len(sequences), f"{codec_id} q{quality}", progress):
-                frames, info = read_sequence(path, max_frames)
-                source = Path(tmp) / "in"  # exactly the frames that are measured
-                writer = VideoWriter(source, info["width"], info["height"], info.get("fps", (25, 1)))
-                for f in frames:
-                    writer.write(f)
-                writer.commit()
-                t0 = time.perf_counter()
-                result = compress_file(source, Path(tmp) / "v.omc", overwrite=True, **model)
-                t1 = time.perf_counter()
-                decompress_file(Path(tmp) / "v.omc", Path(tmp) / "out", weights=weights, overwrite=True)
-                t2 = time.perf_counter()
-                decoded, _ = read_sequence(Path(tmp) / "out")
-                per_frame = frame_psnrs(frames, decoded)
-                rows.append({
-                    "item": path.name, "quality": quality, "bpp": result.bpp, "psnr-rgb": float(np.mean(per_frame)),
-                    "frame-psnr": per_frame, "encode_fps": len(frames) / (t1 - t0), "decode_fps": len(frames) / (t2 - t1),
-                })
-    return rows
+        source = Path(tmp) / "in"  # exactly the frames that are measured
+        writer = VideoWriter(source, info["width"], info["height"], info.get("fps", (25, 1)))
+        for f in frames:
+            writer.write(f)
+        writer.commit()
+        t0 = time.perf_counter()
+        result = compress_file(source, Path(tmp) / "v.omc", device=device, **model)
+        t1 = time.perf_counter()
+        decompress_file(Path(tmp) / "v.omc", Path(tmp) / "out", weights=weights, device=device)
+        t2 = time.perf_counter()
+        decoded, _ = read_sequence(Path(tmp) / "out")
+    per_frame = frame_psnrs(frames, decoded)
+    return {
+        "item": path.name, "quality": quality, "bpp": result.bpp, "psnr-rgb": float(np.mean(per_frame)),
+        "frame-psnr": per_frame, "encode_fps": len(frames) / (t1 - t0), "decode_fps": len(frames) / (t2 - t1),
+    }
 
 
-def _learned_speech_rows(codec_id: str, files: list[Path], qualities: list | None, progress: bool,
-                         weights: str | Path | None = None) -> list[dict]:
+def _learned_speech_row(task: tuple, device: str = "cpu") -> dict:
     import soundfile as sf
 
     from ..api import compress_file, decompress_file
 
-    rows = []
+    quality, model, path, weights = task
+    reference = load_mono(path)
     with tempfile.TemporaryDirectory() as tmp:
-        for quality, model in _models(codec_id, qualities, weights):
-            for path in _progress(files, len(files), f"{codec_id} q{quality}", progress):
-                reference = load_mono(path)
-                source = Path(tmp) / "in.wav"  # the 16 kHz mono signal that is measured
-                sf.write(source, reference, SPEECH_RATE, subtype="FLOAT")
-                t0 = time.perf_counter()
-                result = compress_file(source, Path(tmp) / "s.omc", overwrite=True, **model)
-                t1 = time.perf_counter()
-                decompress_file(Path(tmp) / "s.omc", Path(tmp) / "out.wav", weights=weights, overwrite=True)
-                t2 = time.perf_counter()
-                decoded, _ = sf.read(Path(tmp) / "out.wav", dtype="float32")
-                row = speech_quality(reference, decoded)
-                seconds = reference.size / SPEECH_RATE
-                row.update(item=path.name, quality=quality, kbps=result.kbps,
-                           encode_rtf=(t1 - t0) / seconds, decode_rtf=(t2 - t1) / seconds)
-                rows.append(row)
-    return rows
+        source = Path(tmp) / "in.wav"  # the 16 kHz mono signal that is measured
+        sf.write(source, reference, SPEECH_RATE, subtype="FLOAT")
+        t0 = time.perf_counter()
+        result = compress_file(source, Path(tmp) / "s.omc", device=device, **model)
+        t1 = time.perf_counter()
+        decompress_file(Path(tmp) / "s.omc", Path(tmp) / "out.wav", weights=weights, device=device)
+        t2 = time.perf_counter()
+        decoded, _ = sf.read(Path(tmp) / "out.wav", dtype="float32")
+    row = speech_quality(reference, decoded)
+    seconds = reference.size / SPEECH_RATE
+    row.update(item=path.name, quality=quality, kbps=result.kbps,
+               encode_rtf=(t1 - t0) / seconds, decode_rtf=(t2 - t1) / seconds)
+    return row
 
 
 def collect_rows(
@@ -238,12 +225,19 @@ def collect_rows(
     max_frames: int | None = None,
     progress: bool = True,
     weights: str | Path | None = None,
+    mapper=None,
 ) -> tuple[list[dict], str, str]:
     """Per-item rows for a codec id or baseline name; returns (rows, media, description).
 
     ``weights``: an exported model (its JSON entry) of codec ``name`` instead of shipped weights.
+    ``mapper(fn, tasks)``: runs ``fn(task, device)`` over the tasks and returns the rows in task order
+    (the batch engine's ``Engine.map``, across devices and machines); by default this process, or a
+    pool of ``jobs`` for baselines.
     """
     from ..datasets.folders import image_folder, speech_folder, video_sequences
+
+    def run(fn, tasks: list, desc: str, pool: int) -> list[dict]:
+        return mapper(fn, tasks) if mapper is not None else _run_tasks(fn, tasks, pool, desc, progress)
 
     if name in BASELINES:
         if weights is not None:
@@ -259,14 +253,14 @@ def collect_rows(
         if media == "image":
             items = image_folder(dataset)[:limit]
             tasks = [(name, str(p), q) for q in settings for p in items]
-            return _run_tasks(_image_baseline_task, tasks, jobs, name, progress), media, baseline.description
+            return run(_image_baseline_task, tasks, name, jobs), media, baseline.description
         if media == "speech":
             items = speech_folder(dataset)[:limit]
             tasks = [(name, str(p), q) for q in settings for p in items]
-            return _run_tasks(_speech_baseline_task, tasks, jobs, name, progress), media, baseline.description
+            return run(_speech_baseline_task, tasks, name, jobs), media, baseline.description
         items = video_sequences(dataset)[:limit]
         tasks = [(name, str(p), q, max_frames) for q in settings for p in items]
-        return _run_tasks(_video_baseline_task, tasks, jobs, name, progress), media, baseline.description
+        return run(_video_baseline_task, tasks, name, jobs), media, baseline.description
 
     from ..codecs import get_codec_class
 
@@ -274,12 +268,15 @@ def collect_rows(
     description = f"omnicodec {name}" + (f" with {Path(weights).name}" if weights is not None else "") + ", real files"
     if media == "image":
         items = image_folder(dataset)[:limit]
-        return _learned_image_rows(name, items, qualities, progress, weights), media, description
+        tasks = [(q, model, path, weights) for q, model in _models(name, qualities, weights) for path in items]
+        return run(_learned_image_row, tasks, name, 1), media, description
     if media == "video":
         items = video_sequences(dataset)[:limit]
-        return _learned_video_rows(name, items, qualities, max_frames, progress, weights), media, description
+        tasks = [(q, model, path, weights, max_frames) for q, model in _models(name, qualities, weights) for path in items]
+        return run(_learned_video_row, tasks, name, 1), media, description
     items = speech_folder(dataset)[:limit]
-    return _learned_speech_rows(name, items, qualities, progress, weights), media, description
+    tasks = [(q, model, path, weights) for q, model in _models(name, qualities, weights) for path in items]
+    return run(_learned_speech_row, tasks, name, 1), media, description
 
 
 def aggregate(name: str, description: str, rows: list[dict]) -> RDResults:

@@ -1,0 +1,101 @@
+"""Run a function over a list of items with ``Trainer.predict``, sharded across ranks.
+
+The same launch that scales training (``--devices``, ``--num-nodes``, ``--strategy``, torchrun,
+SLURM) scales batch coding and evaluation: Lightning's distributed sampler gives every rank its own
+items (for prediction it neither repeats nor drops any), each rank runs the function on its share,
+and the results are gathered across ranks and returned in item order on every rank.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class _Indexed(Dataset):
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[int, Any]:
+        return index, self.items[index]
+
+
+def _single(batch: list) -> Any:
+    return batch[0]
+
+
+def device_name(device: torch.device) -> str:
+    """The ``device=`` string of the api functions for a rank's torch device."""
+    if device.type == "cuda":
+        return f"cuda:{device.index or 0}"
+    return device.type
+
+
+class _Apply(L.LightningModule):
+    """Calls ``fn(item, device)`` per item; gathers ``(index, result)`` of every rank at the end."""
+
+    def __init__(self, fn: Callable[[Any, str], Any]) -> None:
+        super().__init__()
+        self.fn = fn
+        self.local: list[tuple[int, Any]] = []
+        self.gathered: list[tuple[int, Any]] = []
+
+    def predict_step(self, batch, batch_idx: int) -> None:
+        index, item = batch
+        self.local.append((index, self.fn(item, device_name(self.device))))
+
+    def on_predict_epoch_end(self) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            parts: list = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(parts, self.local)
+        else:
+            parts = [self.local]
+        self.gathered = sorted((pair for part in parts for pair in part), key=lambda pair: pair[0])
+
+
+@dataclass
+class Engine:
+    """Where items run: Lightning's ``accelerator``, ``devices``, ``num_nodes`` and ``strategy``."""
+
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    progress: bool = True
+    global_rank: int = 0
+
+    @property
+    def is_global_zero(self) -> bool:
+        return self.global_rank == 0
+
+    def map(self, fn: Callable[[Any, str], Any], items: list) -> list:
+        """``[fn(item, device) for item in items]``, computed across all ranks; every rank gets the whole list."""
+        if not items:
+            return []
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+        module = _Apply(fn)
+        trainer = L.Trainer(
+            accelerator=self.accelerator, devices=self.devices, num_nodes=self.num_nodes, strategy=self.strategy,
+            logger=False, enable_checkpointing=False, enable_model_summary=False, inference_mode=False,
+            enable_progress_bar=self.progress, use_distributed_sampler=True,
+        )
+        loader = DataLoader(_Indexed(items), batch_size=1, shuffle=False, collate_fn=_single)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=r".*predict returned None.*")
+            trainer.predict(module, loader, return_predictions=False)
+        self.global_rank = trainer.global_rank
+        indices = [index for index, _ in module.gathered]
+        if indices != list(range(len(items))):
+            raise RuntimeError(f"the ranks returned items {indices}, not each of the {len(items)} once")
+        return [result for _, result in module.gathered]

@@ -1,0 +1,198 @@
+"""Compress a folder into a folder of omnicodec files, or decode one back, on the :class:`Engine`.
+
+The layout below the folder is kept: ``DIR/a/b.png`` becomes ``OUTDIR/a/b.omc`` and decodes to
+``OUTDIR/a/b.png`` (or the chosen suffix). Each file goes through :func:`~omnicodec.compress_file` /
+:func:`~omnicodec.decompress_file`, which write atomically, so a killed run leaves no partial
+output. A rerun skips outputs that are complete and valid (:mod:`.complete`); ``force`` recodes
+them, but a file omnicodec would not have written is never replaced. A file that fails (damaged
+input, unsupported content) is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..constants import AUDIO_SUFFIXES
+from ..errors import InputError, OmnicodecError
+from .complete import coded_state, decoded_state
+from .engine import Engine
+
+DECODED_SUFFIX = {"image": ".png", "video": ".y4m", "speech": ".wav"}
+
+
+@dataclass
+class FileResult:
+    input: str
+    output: str
+    status: str  # "done", "skipped" or "failed"
+    message: str = ""
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+
+@dataclass
+class Summary:
+    results: list[FileResult]
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def failures(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def line(self) -> str:
+        done = [r for r in self.results if r.status == "done"]
+        rate = len(done) / max(self.seconds, 1e-9)
+        return (
+            f"batch: {len(done)} done, {self.count('skipped')} skipped, {self.count('failed')} failed; "
+            f"{sum(r.bytes_in for r in done):,} bytes in, {sum(r.bytes_out for r in done):,} bytes out; "
+            f"{rate:.2f} files/s in {self.seconds:.1f} s"
+        )
+
+
+def _codable_suffixes() -> set[str]:
+    from ..datasets.folders import IMAGE_SUFFIXES
+    from ..datasets.video_io import VIDEO_FILE_SUFFIXES
+
+    return set(IMAGE_SUFFIXES) | set(AUDIO_SUFFIXES) | set(VIDEO_FILE_SUFFIXES)
+
+
+def _files(src: Path, dst: Path, suffixes: set[str]) -> list[Path]:
+    """Files below ``src`` with one of ``suffixes``, in a stable order; hidden ones (temporary files) left out."""
+    if not src.is_dir():
+        raise InputError(f"{src} is not a folder")
+    a, b = Path(os.path.realpath(src)), Path(os.path.realpath(dst))
+    if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+        raise InputError(f"the output folder {dst} must lie outside the input folder {src}, and not hold it")
+    return sorted(
+        p for p in src.rglob("*")
+        if p.is_file() and p.suffix.lower() in suffixes and not any(part.startswith(".") for part in p.relative_to(src).parts)
+    )
+
+
+def _run(fn, items: list[tuple], engine: Engine | None) -> Summary:
+    engine = engine or Engine()
+    start = time.perf_counter()
+    results = engine.map(fn, items)
+    return Summary(results, time.perf_counter() - start)
+
+
+def _failed(pair: tuple[str, str], exc: BaseException | str) -> FileResult:
+    return FileResult(pair[0], pair[1], "failed", str(exc))
+
+
+def _existing(state, output: Path, force: bool) -> str | None:
+    """``"skip"``, ``"replace"`` or a reason to refuse, for an existing ``output`` in ``state``."""
+    if state.complete and not force:
+        return "skip"
+    if not state.ours:
+        return f"{output} exists and is {state.reason}; it is not replaced"
+    if not force:
+        return f"{output} exists and is {state.reason}; --force replaces it"
+    return "replace"
+
+
+class _Compress:
+    """One input to one omnicodec file, skipped when a complete file of the same request is there."""
+
+    def __init__(self, codec, quality, weights, force: bool, max_memory) -> None:
+        self.codec, self.quality, self.weights, self.force, self.max_memory = codec, quality, weights, force, max_memory
+        self._expected: dict[str, dict] = {}
+
+    def expected(self, media: str) -> dict:
+        """What the header of a file of this request names, per medium (the default codec differs)."""
+        if media not in self._expected:
+            from ..api import load_codec
+            from ..zoo.format import SHA_PREFIX_LEN
+
+            loaded = load_codec(self.codec, self.quality, self.weights, "cpu", media)
+            self._expected[media] = {"codec": loaded.codec_id, "quality": loaded.quality,
+                                     "weights": loaded.weights_sha256[:SHA_PREFIX_LEN]}
+        return self._expected[media]
+
+    def __call__(self, item: tuple[str, str, str], device: str) -> FileResult:
+        from ..api import compress_file, media_of
+
+        pair, taken_by = item[:2], item[2]
+        source, output = Path(pair[0]), Path(pair[1])
+        try:
+            if taken_by:
+                raise InputError(f"{taken_by} writes the same output {output}; rename one of them")
+            replace = False
+            if output.exists() or output.is_symlink():
+                verdict = _existing(coded_state(output, self.expected(media_of(source))), output, self.force)
+                if verdict == "skip":
+                    return FileResult(*pair, "skipped")
+                if verdict != "replace":
+                    return _failed(pair, verdict)
+                replace = True
+            output.parent.mkdir(parents=True, exist_ok=True)
+            result = compress_file(source, output, self.codec, self.quality, self.weights, device=device,
+                                   overwrite=replace, max_memory=self.max_memory)
+            return FileResult(*pair, "done", bytes_in=source.stat().st_size, bytes_out=result.num_bytes)
+        except (OmnicodecError, OSError) as exc:
+            return _failed(pair, exc)
+
+
+def compress_folder(src, dst, codec: str | None = None, quality: float | None = None, weights=None,
+                    force: bool = False, max_memory=None, engine: Engine | None = None) -> Summary:
+    """Compress every image, video and speech file below ``src`` to ``dst`` (same layout, ``.omc``)."""
+    src, dst = Path(src), Path(dst)
+    items, taken = [], {}
+    for path in _files(src, dst, _codable_suffixes()):
+        output = str(dst / path.relative_to(src).with_suffix(".omc"))
+        items.append((str(path), output, taken.get(output, "")))  # a second input for one output fails
+        taken.setdefault(output, str(path))
+    return _run(_Compress(codec, quality, weights, force, max_memory), items, engine)
+
+
+class _Decompress:
+    """One omnicodec file back to a file of its medium, skipped when a complete decoding is there."""
+
+    def __init__(self, suffix: str | None, weights, force: bool, sample_rate: int | None, max_memory) -> None:
+        self.suffix, self.weights, self.force = suffix, weights, force
+        self.sample_rate, self.max_memory = sample_rate, max_memory
+
+    def __call__(self, pair: tuple[str, str], device: str) -> FileResult:
+        from ..api import decompress_file, read_media_type
+
+        source = Path(pair[0])
+        try:
+            kind = read_media_type(source)
+            output = Path(pair[1] + (self.suffix or DECODED_SUFFIX[kind]))
+            pair = (pair[0], str(output))
+            if kind == "video" and output.suffix.lower() != ".y4m":
+                raise InputError("decoding a folder writes video as .y4m")
+            replace = False
+            if output.exists() or output.is_symlink():
+                verdict = _existing(decoded_state(output, source, self.sample_rate), output, self.force)
+                if verdict == "skip":
+                    return FileResult(*pair, "skipped")
+                if verdict != "replace":
+                    return _failed(pair, verdict)
+                replace = True
+            output.parent.mkdir(parents=True, exist_ok=True)
+            decompress_file(source, output, self.weights, device=device, sample_rate=self.sample_rate,
+                            overwrite=replace, max_memory=self.max_memory)
+            return FileResult(*pair, "done", bytes_in=source.stat().st_size, bytes_out=output.stat().st_size)
+        except (OmnicodecError, OSError) as exc:
+            return _failed(pair, exc)
+
+
+def decompress_folder(src, dst, suffix: str | None = None, weights=None, force: bool = False,
+                      sample_rate: int | None = None, max_memory=None, engine: Engine | None = None) -> Summary:
+    """Decode every ``.omc`` below ``src`` to ``dst`` (same layout; by default ``.png`` for images,
+    ``.y4m`` for video, ``.wav`` for speech, from each file's header)."""
+    src, dst = Path(src), Path(dst)
+    if suffix is not None and not suffix.startswith("."):
+        suffix = "." + suffix
+    if sample_rate is not None and sample_rate <= 0:
+        raise InputError(f"the sample rate must be positive, got {sample_rate}")
+    pairs = [(str(p), str(dst / p.relative_to(src).with_suffix(""))) for p in _files(src, dst, {".omc"})]
+    return _run(_Decompress(suffix, weights, force, sample_rate or None, max_memory), pairs, engine)
+

@@ -1,0 +1,205 @@
+"""Folders and datasets on the batch engine: two CPU processes (gloo) give the same files as one, a
+killed run resumes to the same complete set, damaged inputs and foreign outputs are reported, and
+eval on two processes gives the same results."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import smooth_images
+from omnicodec.batch import compress_folder, decompress_folder
+from omnicodec.batch.engine import Engine
+from omnicodec.cli import main
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+TWO = ["--accelerator", "cpu", "--devices", "2", "--strategy", "ddp"]
+TIMINGS = {"encoding_time", "decoding_time"}
+
+
+def _weights(folder: Path, name: str, seed: int) -> Path:
+    from omnicodec.codecs import create_codec
+    from omnicodec.zoo import save_weights
+
+    torch.manual_seed(seed)
+    return save_weights(create_codec("image/hyperprior", {"N": 8, "M": 12}).eval().freeze(), folder, name, quality=1)
+
+
+def _images(folder: Path, n: int) -> list[Path]:
+    paths = []
+    for i, x in enumerate(smooth_images(n, 32, seed=1)):
+        path = folder / ("sub" if i % 3 == 0 else "") / f"im{i:02d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """12 images in two folders, tiny weights, and the single-process outputs: ``(images, weights, reference)``."""
+    root = tmp_path_factory.mktemp("batch")
+    _images(root / "images", 12)
+    weights = _weights(root, "tiny", 0)
+    summary = compress_folder(root / "images", root / "reference", weights=weights, engine=Engine(progress=False))
+    assert (summary.count("done"), summary.count("failed")) == (12, 0)
+    return root / "images", weights, root / "reference"
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` (hidden ones too) by relative path, with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _cli(args: list[str], script: Path | None = None, **kw) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]), OMP_NUM_THREADS="1")
+    command = [sys.executable, str(script)] if script else [sys.executable, "-m", "omnicodec.cli"]
+    return subprocess.Popen(command + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _finish(proc: subprocess.Popen, timeout: int = 120) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return out
+
+
+def test_two_processes_write_each_file_once_with_the_same_bytes(dataset, tmp_path):
+    images, weights, reference = dataset
+    expected = {str(p.relative_to(images).with_suffix(".omc")) for p in images.rglob("*.png")}
+    assert set(_tree(reference)) == expected
+    out = _finish(_cli(["compress", str(images), str(tmp_path / "out"), "--weights", str(weights), *TWO]))
+    assert "batch: 12 done, 0 skipped, 0 failed" in out  # each file once, across both ranks
+    assert _tree(tmp_path / "out") == _tree(reference)
+    # decoding the folder: every image back at its size, and a rerun skips them all
+    summary = decompress_folder(reference, tmp_path / "decoded", engine=Engine(progress=False), weights=weights)
+    assert (summary.count("done"), summary.count("failed")) == (12, 0)
+    for path in images.rglob("*.png"):
+        assert Image.open(tmp_path / "decoded" / path.relative_to(images)).size == Image.open(path).size
+    again = decompress_folder(reference, tmp_path / "decoded", engine=Engine(progress=False), weights=weights)
+    assert again.count("skipped") == 12
+
+
+SLOW_COMMIT = """
+import sys, time
+import omnicodec.fileio as fileio
+
+commit = fileio.commit_file
+
+def slow_commit(tmp, path):
+    time.sleep(0.3)  # a temporary file stays on disk while this waits
+    commit(tmp, path)
+
+fileio.commit_file = slow_commit
+from omnicodec.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_killed_run_resumes_to_the_same_complete_set(dataset, tmp_path):
+    images, weights, reference = dataset
+    script, out = tmp_path / "slow.py", tmp_path / "out"
+    script.write_text(SLOW_COMMIT)
+    proc = _cli(["compress", str(images), str(out), "--weights", str(weights), *TWO], script, start_new_session=True)
+    deadline = time.monotonic() + 120
+
+    def midway() -> bool:  # two files done and one being written
+        names = [p.name for p in out.rglob("*")]
+        return sum(n.endswith(".omc") for n in names) >= 2 and any(".omc-tmp-" in n for n in names)
+
+    while not midway() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # both ranks, at once
+    proc.communicate()
+    while time.monotonic() < deadline:  # a rerun comes after the crash: wait until the other rank is gone too
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    at_kill = _tree(out)
+    complete = {k for k in at_kill if not Path(k).name.startswith(".")}
+    assert 2 <= len(complete) < 12, "the run was not killed midway"
+    assert len(at_kill) > len(complete), "no temporary file was left to clean up"
+    summary = compress_folder(images, out, weights=weights, engine=Engine(progress=False))
+    assert (summary.count("skipped"), summary.count("done"), summary.count("failed")) == (len(complete), 12 - len(complete), 0)
+    assert _tree(out) == _tree(reference)  # complete, byte-identical, nothing temporary left
+
+
+def test_damaged_inputs_and_outputs_are_reported_and_the_rest_is_done(dataset, tmp_path):
+    _, weights, _ = dataset
+    src, out = tmp_path / "in", tmp_path / "out"
+    _images(src, 5)  # im01, im02, im04 at the top, im00 and im03 in sub/
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really" * 10)
+    (src / "notes.txt").write_text("not an input")
+    summary = compress_folder(src, out, weights=weights, engine=Engine(progress=False))
+    assert (summary.count("done"), summary.count("failed")) == (5, 1)
+    assert summary.failures[0].input.endswith("broken.png") and "broken.png" in summary.failures[0].message
+    assert not (out / "broken.omc").exists() and not (out / "notes.omc").exists()
+
+    damaged, foreign = out / "im01.omc", out / "im02.omc"
+    data = bytearray(damaged.read_bytes())
+    data[-10] ^= 1
+    damaged.write_bytes(bytes(data))
+    foreign.write_bytes(b"the user's own file")
+    other_weights = _weights(tmp_path, "other", 1)
+    compress_folder(src / "sub", out / "sub", weights=other_weights, force=True, engine=Engine(progress=False))  # another model
+    rerun = compress_folder(src, out, weights=weights, engine=Engine(progress=False))
+    failed = {Path(r.output).name: r.message for r in rerun.failures}
+    assert set(failed) == {"broken.omc", "im01.omc", "im02.omc", "im00.omc", "im03.omc"}
+    assert "damaged" in failed["im01.omc"] and "--force" in failed["im00.omc"] and "not replaced" in failed["im02.omc"]
+    assert rerun.count("skipped") == 1  # im04, the one output left as it was
+
+    forced = compress_folder(src, out, weights=weights, force=True, engine=Engine(progress=False))
+    assert {Path(r.output).name for r in forced.failures} == {"broken.omc", "im02.omc"}
+    assert foreign.read_bytes() == b"the user's own file"  # never replaced: omnicodec did not write it
+    assert forced.count("done") == 4  # --force recodes everything but the foreign file
+
+
+def test_decoded_outputs_are_verified_before_they_are_skipped(dataset, tmp_path):
+    _, weights, reference = dataset
+    decoded = tmp_path / "decoded"
+    decompress_folder(reference, decoded, weights=weights, engine=Engine(progress=False))
+    small = decoded / "im01.png"
+    Image.new("RGB", (8, 8)).save(small)  # readable, but not this file's size: not a decoding of it
+    summary = decompress_folder(reference, decoded, weights=weights, force=True, engine=Engine(progress=False))
+    assert [Path(r.output).name for r in summary.failures] == ["im01.png"]
+    assert Image.open(small).size == (8, 8)
+    assert summary.count("done") == 11
+
+
+def test_eval_on_two_processes_gives_the_same_results(dataset, tmp_path):
+    images, weights, _ = dataset
+    base = ["eval", "image/hyperprior", str(images), "--weights", str(weights), "--quiet"]
+    assert main(base + ["-o", str(tmp_path / "one")]) == 0
+    _finish(_cli(base + ["-o", str(tmp_path / "two"), *TWO]))
+
+    def results(folder: Path) -> str:
+        [path] = folder.glob("tiny.json")
+        data = json.loads(path.read_text())
+        return json.dumps({k: v for k, v in data["results"].items() if k not in TIMINGS}, sort_keys=True)
+
+    assert results(tmp_path / "one") == results(tmp_path / "two")
+    assert json.loads((tmp_path / "one" / "tiny.json").read_text())["results"]["bpp"]
+
+
+def test_two_inputs_for_one_output_are_refused_not_overwritten(dataset, tmp_path):
+    images, weights, reference = dataset
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.open(images / "im01.png").save(src / "photo.bmp")
+    Image.open(images / "im02.png").save(src / "photo.png")
+    summary = compress_folder(src, tmp_path / "out", weights=weights, engine=Engine(progress=False))
+    assert summary.count("done") == 1 and [r.input for r in summary.failures] == [str(src / "photo.png")]
+    assert "photo.bmp writes the same output" in summary.failures[0].message
+    from omnicodec.api import read_header
+
+    # the first input's coded pixels (the header also names its format)
+    assert read_header(tmp_path / "out" / "photo.omc").chunks == read_header(reference / "im01.omc").chunks
