@@ -36,8 +36,9 @@ def test_visqol_rates_identical_speech_top_and_degraded_speech_lower():
     spectrum = np.fft.rfft(clean)
     spectrum[np.fft.rfftfreq(clean.size, 1 / 16000) > 2000] = 0  # band-limited to 2 kHz
     muffled = np.fft.irfft(spectrum, clean.size)
-    assert visqol(clean, noisy) < top - 1  # measured: 1.10
-    assert visqol(clean, muffled) < top - 1  # measured: 2.55
+    # measured 1.10 and 2.55; the polynomial fallback says 5.00, 2.77 and 2.98
+    assert visqol(clean, noisy) < 1.5
+    assert visqol(clean, muffled) < 2.75
 
 
 @no_visqol
@@ -70,12 +71,14 @@ def test_eval_of_a_speech_model_reports_kbps_pesq_stoi_and_visqol(tmp_path):
     assert results["kbps"][0] > 0 and 1.0 <= results["visqol"][0] <= 5.0 and 1.0 <= results["pesq-wb"][0] <= 4.7
 
 
-@pytest.mark.parametrize("metric", ["visqol", "pesq-wb"])
-def test_bdrate_on_speech_metrics(tmp_path, metric):
-    anchor = {"kbps": [6.0, 8.0, 12.0, 16.0], "pesq-wb": [2.4, 3.1, 3.8, 4.2], "visqol": [2.0, 2.8, 3.6, 4.1]}
-    test = {**anchor, "kbps": [r / 2 for r in anchor["kbps"]]}  # the same quality at half the rate
+@pytest.mark.parametrize("metric, expected", [("pesq-wb", "-50.000"), ("visqol", "-75.000")])
+def test_bdrate_on_speech_metrics(tmp_path, metric, expected):
+    """Qualities linear in log-rate, so the curves are exact: the test reaches the anchor's PESQ-WB
+    at half its rate and its ViSQOL at a quarter."""
+    anchor = {"kbps": [4.0, 8.0, 16.0, 32.0], "pesq-wb": [1.5, 2.5, 3.5, 4.5], "visqol": [1.5, 2.0, 2.5, 3.0]}
+    test = {"kbps": [2.0, 4.0, 8.0, 16.0], "pesq-wb": [1.5, 2.5, 3.5, 4.5], "visqol": [2.0, 2.5, 3.0, 3.5]}
     for name, results in (("anchor", anchor), ("test", test)):
         (tmp_path / f"{name}.json").write_text(json.dumps({"name": name, "results": results}))
     code, out, err = run_cli("bdrate", tmp_path / "test.json", tmp_path / "anchor.json", "--metric", metric)
     assert code == 0, err
-    assert f"BD-rate -50.000 % at equal {metric}" in out
+    assert f"BD-rate {expected} % at equal {metric}" in out
