@@ -5,7 +5,7 @@ trains for ``--seconds`` of process CPU time (one thread) on the same batches of
 ``../shared/data/speech_train`` with the same loss (R + λ·(multi-resolution STFT + mel)), is frozen
 and exported, and codes the first ``--files`` recordings of ``../shared/data/speech/vctk`` through
 ``compress_file`` / ``decompress_file``; kbit/s from the file sizes, PESQ-WB and STOI on the
-decoded 16 kHz output.
+decoded 16 kHz output, and ViSQOL.
 
     nice -n 19 python benchmarks/speech_transforms.py [--seconds 240] [--files 4]
 
@@ -104,7 +104,8 @@ def main() -> None:
             results[transform] = measure(model, files, Path(tmp))
             r = results[transform]
             print(f"{transform}: {params / 1e6:.2f} M parameters, {steps} steps, last loss {loss:.3f}; "
-                  f"{r['kbps']:.2f} kbit/s, PESQ-WB {r['pesq-wb']:.3f}, STOI {r['stoi']:.3f}", flush=True)
+                  f"{r['kbps']:.2f} kbit/s, PESQ-WB {r['pesq-wb']:.3f}, STOI {r['stoi']:.3f}, ViSQOL {r['visqol']:.3f}",
+                  flush=True)
     w, s = results["waveform"], results["stft"]
     print(f"speech_transforms: waveform_pesq={w['pesq-wb']:.3f} stft_pesq={s['pesq-wb']:.3f} "
           f"waveform_kbps={w['kbps']:.2f} stft_kbps={s['kbps']:.2f} seconds={args.seconds:.0f}")
