@@ -4,8 +4,8 @@ Both models have the same entropy model (M, N, slices, chunking) and the default
 trains for ``--seconds`` of process CPU time (one thread) on the same batches of
 ``../shared/data/speech_train`` with the same loss (R + λ·(multi-resolution STFT + mel)), is frozen
 and exported, and codes the first ``--files`` recordings of ``../shared/data/speech/vctk`` through
-``compress_file`` / ``decompress_file``; kbit/s from the file sizes, PESQ-WB and STOI on the
-decoded 16 kHz output, and ViSQOL.
+``compress_file`` / ``decompress_file``; kbit/s from the file sizes, PESQ-WB, STOI and ViSQOL on
+the decoded 16 kHz output.
 
     nice -n 19 python benchmarks/speech_transforms.py [--seconds 240] [--files 4]
 
