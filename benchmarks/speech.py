@@ -1,21 +1,32 @@
-"""Speed and memory of the speech codec on the CPU, through real files.
+"""The speech codec's rate, quality, speed and memory, through real files.
 
-Real-time factor (RTF = processing time / audio duration) of encoding and decoding a
-60-second recording (VCTK utterances from ``../shared/data/speech/vctk`` end to end, or a
-synthetic voice), and the peak resident memory of a separate process that encodes, and of
-one that decodes, a 10-minute recording (the file is coded in chunks, so memory must not
-grow with its length; the figure includes the Python interpreter and torch).
-Uses shipped ``speech/ecc`` weights when there are any, else the default config untrained.
+- Rate and quality: every recording of ``../shared/data/speech/vctk`` (or ``--files N``) is
+  compressed to a file and decoded; kbit/s from the file sizes, PESQ-WB, STOI and ViSQOL (speech
+  mode, lattice mapping) on the decoded 16 kHz output, averaged over recordings.
+- BD-rate on PESQ-WB against Opus: Opus coded here through ffmpeg when ffmpeg has libopus, else
+  the Opus curve measured on the same set and recorded in ``../shared/MEASURING.md``. With several
+  ``--weights`` (models of different rates) the BD-rate is over the curves' overlap; with one model,
+  the rate difference at its PESQ-WB against the Opus curve.
+- Real-time factor (processing time / audio duration) of encoding and decoding a 60-second
+  recording (VCTK utterances end to end, or a synthetic voice), and the peak resident memory of a
+  separate process that encodes, and of one that decodes, a 10-minute recording (coded in chunks,
+  so memory must not grow with its length; the figure includes the Python interpreter and torch).
 
-    python benchmarks/speech.py [--seconds 60]
+Uses the shipped ``speech/ecc`` weights, or exported ones given with ``--weights`` (the first is
+the default quality). ``speech/ecc`` ships none yet: without ``--weights`` the script says so,
+measures speed and memory with the default config untrained and prints ``nan`` for quality.
 
-The last line reads exactly ``speech: encode_rtf=<x> decode_rtf=<x> peak_mb_10min=<x>``.
+    python benchmarks/speech.py [--weights W.json ...] [--files N] [--seconds 60]
+
+The last line reads exactly ``speech: kbps=<x> pesq_wb=<x> stoi=<x> visqol=<x>
+bdrate_pesq_vs_opus_pct=<x> encode_rtf=<x> decode_rtf=<x> peak_mb_10min=<x>``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -25,7 +36,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-VCTK = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "speech" / "vctk"
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+VCTK = SHARED / "data" / "speech" / "vctk"
+# Opus (libopus via ffmpeg, VoIP) on data/speech/vctk, rate from the file size: ../shared/MEASURING.md
+OPUS_MEASURED = {"kbps": [6.5, 8.3, 10.6, 12.5, 16.4, 24.1], "pesq-wb": [2.40, 3.15, 3.69, 4.07, 4.35, 4.52]}
 
 
 def recording(seconds: float) -> np.ndarray:
@@ -65,32 +79,107 @@ def child(op: str, src: Path, dst: Path, weights: str | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def quality(files: list[Path], weights: str | None, tmp: Path) -> dict[str, float]:
+    """Mean kbit/s, PESQ-WB, STOI and ViSQOL of one model over ``files``, from real files."""
+    from omnicodec import compress_file, decompress_file
+    from omnicodec.datasets.audio import load_mono
+    from omnicodec.eval.metrics import speech_quality
+
+    rows = []
+    for f in files:
+        reference = load_mono(f)
+        sf.write(tmp / "in.wav", reference, 16000, subtype="FLOAT")
+        result = compress_file(tmp / "in.wav", tmp / "q.omc", None if weights else "speech/ecc", weights=weights,
+                               overwrite=True)
+        decompress_file(tmp / "q.omc", tmp / "q.wav", weights=weights, overwrite=True)
+        decoded, _ = sf.read(tmp / "q.wav", dtype="float32")
+        rows.append({"kbps": result.kbps, **speech_quality(reference, decoded)})
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+def opus_curve(files: list[Path]) -> tuple[dict[str, list[float]], str]:
+    """Opus's (kbit/s, PESQ-WB) curve on ``files`` coded here, or the one recorded for the whole set."""
+    from omnicodec.eval.baselines import FFMPEG_BASELINES
+    from omnicodec.eval.runner import _speech_baseline_task, aggregate
+
+    opus = FFMPEG_BASELINES["opus"]
+    reason = opus.available()
+    if reason is not None:
+        return OPUS_MEASURED, f"Opus as measured on the whole set in shared/MEASURING.md ({reason} here)"
+    rows = [_speech_baseline_task(("opus", str(f), s)) for s in opus.settings for f in files]
+    return aggregate("opus", opus.description, rows).results, f"Opus coded here ({opus.description})"
+
+
+def pesq_saving(points: list[dict], opus: dict[str, list[float]]) -> tuple[float, str]:
+    """BD-rate on PESQ-WB (pchip) of the ECC points against Opus; one point: its rate against the
+    Opus rate at the same PESQ-WB. ``nan`` outside Opus's PESQ-WB range."""
+    from scipy.interpolate import PchipInterpolator
+
+    from omnicodec.errors import EvaluationError
+    from omnicodec.eval.bdrate import bd_rate
+
+    if len(points) >= 2:
+        try:
+            return bd_rate(opus["kbps"], opus["pesq-wb"], [p["kbps"] for p in points], [p["pesq-wb"] for p in points]), \
+                "BD-rate over the curves' overlap"
+        except EvaluationError as exc:
+            return math.nan, str(exc)
+    pesq = points[0]["pesq-wb"]
+    order = np.argsort(opus["pesq-wb"])
+    q, r = np.asarray(opus["pesq-wb"])[order], np.log(np.asarray(opus["kbps"])[order])
+    if not q[0] <= pesq <= q[-1]:
+        return math.nan, f"PESQ-WB {pesq:.2f} lies outside Opus's {q[0]:.2f}-{q[-1]:.2f}"
+    opus_rate = float(np.exp(PchipInterpolator(q, r)(pesq)))
+    return 100 * (points[0]["kbps"] / opus_rate - 1), f"one point: Opus needs {opus_rate:.2f} kbit/s for that PESQ-WB"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", nargs="*", default=[], help="exported speech/ecc weights; the first is the default")
+    parser.add_argument("--files", type=int, help="only the first N VCTK recordings (default: all)")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--long-minutes", type=float, default=10.0)
     args = parser.parse_args()
 
     import torch
 
-    from omnicodec import zoo
+    from omnicodec import compress_file, decompress_file, zoo
     from omnicodec.codecs import create_codec
+    from omnicodec.datasets.folders import speech_folder
 
     shipped = [e for e in zoo.shipped_entries() if e["codec_id"] == "speech/ecc"]
+    models: list[str | None] = [str(w) for w in args.weights] or ([None] if shipped else [])
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        weights = None
-        if not shipped:  # export an untrained default model so files can be written
+        nan = math.nan
+        kbps = pesq = stoi = vq = saving = nan
+        if not models:
+            print("speech/ecc ships no weights: pass exported ones with --weights to measure rate and quality; "
+                  "speed and memory below are of the default config untrained")
             torch.manual_seed(0)
-            weights = str(zoo.save_weights(create_codec("speech/ecc"), tmp, "ecc-untrained", quality=1))
-        source = "shipped weights" if shipped else "untrained default config"
+            weights = str(zoo.save_weights(create_codec("speech/ecc").eval().freeze(), tmp, "ecc-untrained", quality=1))
+            source = "untrained default config"
+        else:
+            weights, source = models[0], models[0] or "shipped weights"
+            files = speech_folder(VCTK)[: args.files] if VCTK.exists() else []
+            if not files:
+                print(f"no recordings in {VCTK}: rate and quality are not measured")
+            else:
+                points = [quality(files, w, tmp) for w in models]
+                for w, p in zip(models, points):
+                    print(f"{w or 'shipped'}: {p['kbps']:.2f} kbit/s, PESQ-WB {p['pesq-wb']:.3f}, STOI {p['stoi']:.3f}, "
+                          f"ViSQOL {p['visqol']:.3f} on {len(files)} VCTK recordings")
+                opus, opus_source = opus_curve(files)
+                saving, how = pesq_saving(points, opus)
+                print(f"against {opus_source}: {saving:+.1f} % rate at equal PESQ-WB ({how})")
+                kbps, pesq, stoi, vq = (points[0][k] for k in ("kbps", "pesq-wb", "stoi", "visqol"))
+
         audio = recording(args.seconds)
         sf.write(tmp / "a.wav", audio, 16000)
-        from omnicodec import compress_file, decompress_file
-
-        compress_file(tmp / "a.wav", tmp / "warm.omc", None if weights else "speech/ecc", weights=weights, force=True)
+        codec = None if weights else "speech/ecc"
+        compress_file(tmp / "a.wav", tmp / "warm.omc", codec, weights=weights, force=True)
         t = time.perf_counter()
-        result = compress_file(tmp / "a.wav", tmp / "a.omc", None if weights else "speech/ecc", weights=weights, force=True)
+        result = compress_file(tmp / "a.wav", tmp / "a.omc", codec, weights=weights, force=True)
         enc = time.perf_counter() - t
         t = time.perf_counter()
         decompress_file(tmp / "a.omc", tmp / "b.wav", weights=weights, force=True)
@@ -107,7 +196,8 @@ def main() -> None:
         d = child("decode", tmp / "long.omc", tmp / "long-out.wav", weights)
         print(f"{args.long_minutes:.0f}-minute file: encode peak {e['peak_mb']:.0f} MB ({e['seconds']:.1f} s), "
               f"decode peak {d['peak_mb']:.0f} MB ({d['seconds']:.1f} s)")
-        print(f"speech: encode_rtf={enc / duration:.4f} decode_rtf={dec / duration:.4f} "
+        print(f"speech: kbps={kbps:.2f} pesq_wb={pesq:.3f} stoi={stoi:.3f} visqol={vq:.3f} "
+              f"bdrate_pesq_vs_opus_pct={saving:.1f} encode_rtf={enc / duration:.4f} decode_rtf={dec / duration:.4f} "
               f"peak_mb_10min={max(e['peak_mb'], d['peak_mb']):.0f}")
 
 

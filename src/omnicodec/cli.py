@@ -200,7 +200,8 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     results = aggregate(Path(args.weights).stem if args.weights else args.name, description, rows)
     metric = args.metric or {"image": "psnr-rgb", "video": "psnr-rgb", "speech": "pesq-wb"}[media]
     paths = write_report(results, rows, args.output, anchors, metric, args.method)
-    keys = [k for k in ("quality", "bpp", "bpp-est", "kbps", "psnr-rgb", "ms-ssim-rgb", "pesq-wb", "stoi") if k in results.results]
+    columns = ("quality", "bpp", "bpp-est", "kbps", "psnr-rgb", "ms-ssim-rgb", "pesq-wb", "stoi", "visqol")
+    keys = [k for k in columns if k in results.results]
     print("  ".join(f"{k:>11s}" for k in keys))
     for i in range(results.num_points):
         print("  ".join(f"{results.results[k][i]:11.4f}" for k in keys))
@@ -299,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="exported weights (.json) of codec NAME to measure instead of shipped ones; "
                    "results are named after the file")
     p.add_argument("--anchors", nargs="*", help="results JSON files or folders to plot and BD-rate against")
-    p.add_argument("--metric", help="quality metric for plots and BD-rate (default psnr-rgb, pesq-wb for speech)")
+    p.add_argument("--metric", help="quality metric for plots and BD-rate (default psnr-rgb, pesq-wb for speech; "
+                   "also ms-ssim-rgb, stoi, visqol)")
     p.add_argument("--method", choices=["pchip", "cubic"], default="pchip",
                    help="curve interpolation for BD-rate (default: pchip)")
     p.add_argument("--jobs", type=int, default=1, help="parallel processes for baselines (without the engine options)")
@@ -313,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bdrate", help="Bjøntegaard delta of TEST against ANCHOR (CompressAI results JSON)")
     p.add_argument("test", help="results JSON of the codec under test")
     p.add_argument("anchor", help="results JSON of the anchor it is compared with")
-    p.add_argument("--metric", default="psnr-rgb", help="quality key in both files (default: psnr-rgb)")
+    p.add_argument("--metric", default="psnr-rgb",
+                   help="quality key in both files: psnr-rgb (default), ms-ssim-rgb, pesq-wb, stoi, visqol")
     p.add_argument("--rate", help="rate key (default bpp, or kbps)")
     p.add_argument("--method", choices=["pchip", "cubic"], default="pchip",
                    help="curve interpolation (default: pchip)")
