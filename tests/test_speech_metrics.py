@@ -13,7 +13,7 @@ from test_speech import voices
 
 no_visqol = pytest.mark.skipif(
     importlib.util.find_spec("visqol") is None or importlib.util.find_spec("ai_edge_litert") is None,
-    reason="ViSQOL needs visqol-python with its lattice mapping: pip install 'visqol-python[lattice]' (in [eval], [dev])",
+    reason="ViSQOL needs visqol-python with its lattice mapping: pip install 'visqol-python[lattice]' (in [eval])",
 )
 no_speech_metrics = pytest.mark.skipif(
     importlib.util.find_spec("pesq") is None or importlib.util.find_spec("pystoi") is None,
