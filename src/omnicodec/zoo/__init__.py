@@ -71,6 +71,7 @@ def find_entry(codec_id: str, quality: float | None = None) -> dict:
 # them are refused with a message that says so (the file header names its weights).
 RETIRED = {
     "5aa0018164799a08": "image/hyperprior quality 3 (fixed-rate) of omnicodec 0.1.0",
+    "c079003212ea3be4": "first variable-rate image/hyperprior (qualities 1-8) of omnicodec 0.1.0",
 }
 
 
