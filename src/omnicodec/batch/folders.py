@@ -97,6 +97,22 @@ def _existing(state, output: Path, force: bool) -> str | None:
     return "replace"
 
 
+def _present(output: Path, state, force: bool, pair: tuple[str, str]) -> bool | FileResult:
+    """What to do about ``output`` before coding into it: ``False`` (absent), ``True`` (replace it), or the
+    item's result (complete: skipped; not ours to replace: failed). ``state()`` judges the existing file.
+    Creates the output's folder."""
+    replace = False
+    if output.exists() or output.is_symlink():
+        verdict = _existing(state(), output, force)
+        if verdict == "skip":
+            return FileResult(*pair, "skipped")
+        if verdict != "replace":
+            return _failed(pair, verdict)
+        replace = True
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return replace
+
+
 class _Compress:
     """One input to one omnicodec file, skipped when a complete file of the same request is there."""
 
@@ -123,15 +139,9 @@ class _Compress:
         try:
             if taken_by:
                 raise InputError(f"{taken_by} writes the same output {output}; rename one of them")
-            replace = False
-            if output.exists() or output.is_symlink():
-                verdict = _existing(coded_state(output, self.expected(media_of(source))), output, self.force)
-                if verdict == "skip":
-                    return FileResult(*pair, "skipped")
-                if verdict != "replace":
-                    return _failed(pair, verdict)
-                replace = True
-            output.parent.mkdir(parents=True, exist_ok=True)
+            replace = _present(output, lambda: coded_state(output, self.expected(media_of(source))), self.force, pair)
+            if isinstance(replace, FileResult):
+                return replace
             result = compress_file(source, output, self.codec, self.quality, self.weights, device=device,
                                    overwrite=replace, max_memory=self.max_memory)
             return FileResult(*pair, "done", bytes_in=source.stat().st_size, bytes_out=result.num_bytes)
@@ -168,15 +178,9 @@ class _Decompress:
             pair = (pair[0], str(output))
             if kind == "video" and output.suffix.lower() != ".y4m":
                 raise InputError("decoding a folder writes video as .y4m")
-            replace = False
-            if output.exists() or output.is_symlink():
-                verdict = _existing(decoded_state(output, source, self.sample_rate), output, self.force)
-                if verdict == "skip":
-                    return FileResult(*pair, "skipped")
-                if verdict != "replace":
-                    return _failed(pair, verdict)
-                replace = True
-            output.parent.mkdir(parents=True, exist_ok=True)
+            replace = _present(output, lambda: decoded_state(output, source, self.sample_rate), self.force, pair)
+            if isinstance(replace, FileResult):
+                return replace
             decompress_file(source, output, self.weights, device=device, sample_rate=self.sample_rate,
                             overwrite=replace, max_memory=self.max_memory)
             return FileResult(*pair, "done", bytes_in=source.stat().st_size, bytes_out=output.stat().st_size)
