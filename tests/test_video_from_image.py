@@ -109,3 +109,15 @@ def test_freeze_trains_only_the_temporal_part():
     assert lit.codec.inter.temporal_prior.net[0].weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="matches no parameter"):
         LitCodec("video/stem", config, lmbda_levels=[0.01, 0.02, 0.04], freeze=["nothing"])
+
+
+def test_a_smaller_temporal_prior_is_a_config_choice(tmp_path, image_codec):
+    small = STEMVideoCodec.from_image(image_codec, intra_period=2, prior_kernel=3).eval().freeze()
+    assert small.config()["prior_kernel"] == 3 and "prior_kernel" not in STEMVideoCodec(8, 8).config()
+    assert small.inter.temporal_prior.net[0].weight.shape[-2:] == (3, 3)
+    from omnicodec.zoo import load_file_entry
+
+    loaded = load_file_entry(save_weights(small, tmp_path, "small", quality=2)).codec
+    assert loaded.inter.temporal_prior.net[2].weight.shape[-2:] == (3, 3)
+    with pytest.raises(ValueError, match="prior_kernel"):
+        STEMVideoCodec(8, 8, prior_kernel=4)

@@ -121,18 +121,17 @@ def _cmd_list(args: argparse.Namespace) -> None:
         print(f"  {codec_id:24s} qualities: {qualities}")
     print("shipped weights:")
     for e in entries:
-        measured = "not measured"
+        measured, name, levels = "not measured", "", []
         for dataset, m in e.get("measured", {}).items():  # the first complete measurement
             if isinstance(m, dict) and "bpp" in m and "psnr_rgb" in m:
                 name = "Kodak" if dataset == "kodak" else dataset
-                measured = f"{name} {m['bpp']:.3f} bpp / {m['psnr_rgb']:.2f} dB"
+                measured, levels = f"{name} {m['bpp']:.3f} bpp / {m['psnr_rgb']:.2f} dB", m.get("levels", [])
                 break
         default = " (default)" if e.get("default") else ""
         label = f"q{zoo.quality_label(e)}" + (f", default q{e['quality']:g}" if e.get("quality_range") else "")
         print(f"  {e['codec_id']} {label}{default}: {e['parameters']:,} parameters, {measured}, sha256 {e['sha256'][:16]}")
-        levels = e.get("measured", {}).get("kodak", {}).get("levels", [])
         for level in levels:  # a variable-rate entry: its measured curve, level by level
-            print(f"      q{level['quality']:g}: Kodak {level['bpp']:.3f} bpp / {level['psnr_rgb']:.2f} dB")
+            print(f"      q{level['quality']:g}: {name} {level['bpp']:.3f} bpp / {level['psnr_rgb']:.2f} dB")
 
 
 def _cmd_export(args: argparse.Namespace) -> None:

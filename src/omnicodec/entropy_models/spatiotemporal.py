@@ -1,7 +1,7 @@
 """Spatiotemporal entropy model (Sun et al. 2021, STEM) for latent video coding.
 
 ``y_t`` is coded conditioned on the previous decoded latent ``y_hat_{t-1}``: a temporal prior
-network (three 5×5 convolutions) turns it into features that join the hyperprior's side
+network (three 5×5 convolutions, or ``prior_kernel``×``prior_kernel``) turns it into features that join the hyperprior's side
 features, ``h_a`` sees ``[y_t, y_hat_{t-1}]``, and a spatial checkerboard context works
 inside the frame (the paper used a serial autoregressive context; the checkerboard decodes
 in two parallel passes instead). Intra frames pass no reference, which resets the
@@ -25,14 +25,15 @@ from .hyperprior import HyperpriorLatentCodec, TemporalPrior, hyper_transforms
 
 
 class ConvTemporalPrior(TemporalPrior):
-    """``y_hat_{t-1} -> [y_hat_{t-1}, three 5×5 convolutions of it]`` (``channels + out_channels``)."""
+    """``y_hat_{t-1} -> [y_hat_{t-1}, three k×k convolutions of it]`` (``channels + out_channels``)."""
 
-    def __init__(self, channels: int, out_channels: int) -> None:
+    def __init__(self, channels: int, out_channels: int, kernel_size: int = 5) -> None:
         super().__init__()
+        k = kernel_size
         self.net = nn.Sequential(
-            conv_nd(2, channels, channels, 5), nn.LeakyReLU(inplace=True),
-            conv_nd(2, channels, channels, 5), nn.LeakyReLU(inplace=True),
-            conv_nd(2, channels, out_channels, 5),
+            conv_nd(2, channels, channels, k), nn.LeakyReLU(inplace=True),
+            conv_nd(2, channels, channels, k), nn.LeakyReLU(inplace=True),
+            conv_nd(2, channels, out_channels, k),
         )
 
     def forward(self, reference: torch.Tensor) -> torch.Tensor:
@@ -49,10 +50,10 @@ class ConvTemporalPrior(TemporalPrior):
 class SpatiotemporalLatentCodec(HyperpriorLatentCodec):
     """STEM: ``forward(y, reference)``, ``compress(y, reference)``, ``decompress(bits, reference)``."""
 
-    def __init__(self, y_channels: int, z_channels: int, **kwargs) -> None:
+    def __init__(self, y_channels: int, z_channels: int, prior_kernel: int = 5, **kwargs) -> None:
         M, N = y_channels, z_channels
         h_a, h_s = hyper_transforms(M, N, 2 * M, in_channels=2 * M)  # h_a sees [y_t, y_hat_{t-1}]
         super().__init__(
-            h_a, h_s, N, CheckerboardLatentCodec(M, side_channels=5 * M), temporal_prior=ConvTemporalPrior(M, 2 * M),
-            **kwargs,
+            h_a, h_s, N, CheckerboardLatentCodec(M, side_channels=5 * M),
+            temporal_prior=ConvTemporalPrior(M, 2 * M, prior_kernel), **kwargs,
         )

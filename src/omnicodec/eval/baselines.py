@@ -130,7 +130,7 @@ class FfmpegBaseline:
             coded, pattern = Path(tmp) / f"coded{suffix}", str(Path(tmp) / "f%05d.png")
             _ffmpeg(
                 "-framerate", f"{fps[0]}/{fps[1]}", "-i", pattern, "-c:v", self.encoder, "-preset", "medium",
-                "-tune", "zerolatency", "-crf", str(setting), "-pix_fmt", "yuv420p", str(coded),
+                "-tune", "zerolatency", "-threads", "1", "-crf", str(setting), "-pix_fmt", "yuv420p", str(coded),
             )
             out = Path(tmp) / "d%05d.png"
             _ffmpeg("-i", str(coded), "-pix_fmt", "rgb24", str(out))

@@ -1,4 +1,4 @@
-"""Quality metrics: PSNR and MS-SSIM on 8-bit RGB, PESQ-WB / STOI / ViSQOL for speech.
+"""Quality metrics: PSNR and MS-SSIM on 8-bit RGB, luma PSNR of video frames, PESQ-WB / STOI / ViSQOL for speech.
 
 MS-SSIM follows Wang, Simoncelli & Bovik 2003: an 11-tap Gaussian window (σ = 1.5),
 K1 = 0.01, K2 = 0.03, five scales with weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333),
@@ -162,3 +162,12 @@ def frame_psnrs(reference: list[np.ndarray], decoded: list[np.ndarray]) -> list[
     if len(reference) != len(decoded):
         raise EvaluationError(f"{len(reference)} reference frames but {len(decoded)} decoded")
     return [psnr(a, b) for a, b in zip(reference, decoded)]
+
+
+def frame_psnrs_y(reference: list[np.ndarray], decoded: list[np.ndarray]) -> list[float]:
+    """Per-frame PSNR of the luma (the 8-bit limited-range BT.601 Y plane that 4:2:0 video codes)."""
+    from ..datasets.video_io import rgb_to_yuv420
+
+    if len(reference) != len(decoded):
+        raise EvaluationError(f"{len(reference)} reference frames but {len(decoded)} decoded")
+    return [psnr(rgb_to_yuv420(a)[0], rgb_to_yuv420(b)[0]) for a, b in zip(reference, decoded)]

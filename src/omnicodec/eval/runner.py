@@ -23,7 +23,7 @@ from ..constants import SPEECH_RATE
 from ..datasets.audio import load_mono
 from ..errors import InputError
 from .baselines import BASELINES, FFMPEG_BASELINES, IMAGE_BASELINES, baseline_media
-from .metrics import frame_psnrs, ms_ssim, ms_ssim_scales, psnr, speech_quality
+from .metrics import frame_psnrs, frame_psnrs_y, ms_ssim, ms_ssim_scales, psnr, speech_quality
 from .results import RDResults
 
 # --- one item -------------------------------------------------------------------------------
@@ -71,7 +71,8 @@ def _video_baseline_task(args: tuple[str, str, object, int | None], device: str 
     h, w = frames[0].shape[:2]
     return {
         "item": Path(path).name, "quality": setting, "bpp": 8 * size / (len(frames) * h * w),
-        "psnr-rgb": float(np.mean(per_frame)), "frame-psnr": per_frame,
+        "psnr-rgb": float(np.mean(per_frame)), "psnr-y": float(np.mean(frame_psnrs_y(frames, decoded))),
+        "frame-psnr": per_frame,
     }
 
 
@@ -189,7 +190,8 @@ def _learned_video_row(task: tuple, device: str = "cpu") -> dict:
     per_frame = frame_psnrs(frames, decoded)
     return {
         "item": path.name, "quality": quality, "bpp": result.bpp, "psnr-rgb": float(np.mean(per_frame)),
-        "frame-psnr": per_frame, "encode_fps": len(frames) / (t1 - t0), "decode_fps": len(frames) / (t2 - t1),
+        "psnr-y": float(np.mean(frame_psnrs_y(frames, decoded))), "frame-psnr": per_frame,
+        "encode_fps": len(frames) / (t1 - t0), "decode_fps": len(frames) / (t2 - t1),
     }
 
 

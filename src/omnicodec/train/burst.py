@@ -81,7 +81,7 @@ DEFAULT_PLAN = [
               batch_size=64, lr=2e-4, data_args={"crop": 256}, eval="eval/kodak"),
     PlanEntry("speech", "configs/speech/ecc-small.yaml", None, 0.20, "speech", batch_size=64, lr=6e-4,
               data_args={"segment_seconds": 1.28}, eval="eval/speech", warmup_steps=300),
-    PlanEntry("video", "configs/video/stem-small.yaml", f"{WEIGHTS}/video-stem-q4.json", 0.35, "video",
+    PlanEntry("video", "configs/video/stem-from-image.yaml", f"{WEIGHTS}/video-stem-variable.json", 0.35, "video",
               batch_size=16, lr=2e-4, data_args={"frames": 3, "crop": 256}, eval="eval/video"),
 ]
 

@@ -1,7 +1,7 @@
 """Start a new model from trained weights of another kind, as exported weights that ``--init`` takes.
 
     python -m omnicodec.train.convert to-variable W.json OUT_DIR [--lambdas 0.0018,...,0.18]
-    python -m omnicodec.train.convert image-to-video W.json OUT_DIR [--intra-period 8]
+    python -m omnicodec.train.convert image-to-video W.json OUT_DIR [--intra-period 8] [--prior-kernel 3]
 
 - ``to-variable``: a fixed-rate image model trained at one λ becomes a variable-rate one with a
   level per λ of the grid (CompressAI's MSE grid by default). Its networks are kept; each level's
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("weights", help="exported weights (.json) of an image/hyperprior model")
     p.add_argument("out", help="output folder")
     p.add_argument("--intra-period", type=int, default=8, help="an intra frame every N frames (default 8)")
+    p.add_argument("--prior-kernel", type=int, default=3, help="the temporal prior's convolutions: 3 (default) or 5")
     for p in sub.choices.values():
         p.add_argument("--force", action="store_true", help="overwrite existing weights of the same name")
     args = parser.parse_args(argv)
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             extra = {"lambda_levels": lambdas, "converted_from": entry["sha256"]}
             name = f"{stem}-variable"
         else:
-            out = STEMVideoCodec.from_image(codec, intra_period=args.intra_period)
+            out = STEMVideoCodec.from_image(codec, intra_period=args.intra_period, prior_kernel=args.prior_kernel)
             extra = {key: entry[key] for key in ("lambda", "lambda_levels") if entry.get(key) is not None}
             extra["converted_from"] = entry["sha256"]
             name = f"video-stem-from-{stem}"

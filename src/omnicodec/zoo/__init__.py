@@ -72,6 +72,7 @@ def find_entry(codec_id: str, quality: float | None = None) -> dict:
 RETIRED = {
     "5aa0018164799a08": "image/hyperprior quality 3 (fixed-rate) of omnicodec 0.1.0",
     "c079003212ea3be4": "first variable-rate image/hyperprior (qualities 1-8) of omnicodec 0.1.0",
+    "a18f83f49c9130db": "video/stem quality 4 (fixed-rate, N=48, M=64) of omnicodec 0.1.0",
 }
 
 

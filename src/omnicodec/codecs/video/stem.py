@@ -46,21 +46,24 @@ from ..rate import LEVELS, QUALITIES, VariableRate
 from ..registry import register_codec
 
 INTRA_PRIORS = ("checkerboard", "mean-scale")
+PRIOR_KERNELS = (3, 5)  # the temporal prior's convolutions: 5×5 as in the paper, 3×3 at a third of the parameters
 
 
 @register_codec("video/stem")
 class STEMVideoCodec(VariableRate, Codec):
     def __init__(
         self, N: int = 128, M: int = 192, intra_period: int = 32, residual: bool = False, levels: int = 0,
-        default_quality: float = 3.0, intra_prior: str = "checkerboard",
+        default_quality: float = 3.0, intra_prior: str = "checkerboard", prior_kernel: int = 5,
     ) -> None:
         super().__init__()
         if intra_period < 1:
             raise ValueError("intra_period must be at least 1")
+        if prior_kernel not in PRIOR_KERNELS:
+            raise ValueError(f"prior_kernel must be one of {PRIOR_KERNELS}, got {prior_kernel!r}")
         if intra_prior not in INTRA_PRIORS:
             raise ValueError(f"intra_prior must be one of {', '.join(INTRA_PRIORS)}, got {intra_prior!r}")
         self.N, self.M, self.intra_period, self.residual = int(N), int(M), int(intra_period), bool(residual)
-        self.levels, self.intra_prior = int(levels), intra_prior
+        self.levels, self.intra_prior, self.prior_kernel = int(levels), intra_prior, int(prior_kernel)
         self.gains = GainUnits(self.M, self.levels) if self.levels else None
         if self.gains is not None:
             self.default_quality = self._quality(min(float(default_quality), self.levels))
@@ -71,30 +74,34 @@ class STEMVideoCodec(VariableRate, Codec):
             self.intra = HyperpriorLatentCodec(*hyper_transforms(M, N, 2 * M), N, CheckerboardLatentCodec(M, 2 * M))
         else:  # the image model's latent codec, layer for layer
             self.intra = MeanScaleHyperprior(*hyper_transforms(M, N, 2 * M), z_channels=N, y_channels=M)
-        self.inter = SpatiotemporalLatentCodec(M, N)
+        self.inter = SpatiotemporalLatentCodec(M, N, self.prior_kernel)
 
     @classmethod
     def config_ranges(cls) -> dict:
-        return {"N": CHANNELS, "M": CHANNELS, "intra_period": (1, 1 << 20), "levels": LEVELS, "default_quality": QUALITIES}
+        return {"N": CHANNELS, "M": CHANNELS, "intra_period": (1, 1 << 20), "levels": LEVELS, "default_quality": QUALITIES,
+                "prior_kernel": (min(PRIOR_KERNELS), max(PRIOR_KERNELS))}
 
     def config(self) -> dict:
         config = {"N": self.N, "M": self.M, "intra_period": self.intra_period, "residual": self.residual}
         if self.intra_prior != "checkerboard":
             config["intra_prior"] = self.intra_prior
+        if self.prior_kernel != 5:
+            config["prior_kernel"] = self.prior_kernel
         if self.levels:
             config.update(levels=self.levels, default_quality=self.default_quality)
         return config
 
     @classmethod
     def from_image(
-        cls, image: Codec, intra_period: int = 32, residual: bool = False
+        cls, image: Codec, intra_period: int = 32, residual: bool = False, prior_kernel: int = 5
     ) -> STEMVideoCodec:
         """A video codec whose frame transforms, gains and intra latent codec are ``image``'s (an
-        ``image/hyperprior``); only ``inter`` starts untrained."""
+        ``image/hyperprior``); only ``inter`` starts untrained (its temporal prior of
+        ``prior_kernel``-wide convolutions)."""
         config = image.config()
         video = cls(
             config["N"], config["M"], intra_period, residual, config.get("levels", 0),
-            config.get("default_quality", 3.0), intra_prior="mean-scale",
+            config.get("default_quality", 3.0), intra_prior="mean-scale", prior_kernel=prior_kernel,
         )
         renamed = {("intra." + k[len("latent."):] if k.startswith("latent.") else k): v
                    for k, v in image.state_dict().items()}

@@ -1,0 +1,217 @@
+"""Train the temporal prior of a ``video/stem`` codec on frozen frame transforms.
+
+A codec made by :meth:`~omnicodec.codecs.video.stem.STEMVideoCodec.from_image` has the image
+model's ``g_a``, ``g_s``, gains and intra codec; only ``inter`` must learn the rate of a
+P-frame latent given the previous decoded latent. So the frames go through the frozen ``g_a``
+once (whole, padded as coding pads them) and training runs on random latent windows of
+consecutive frames: each window gets a quality drawn from the codec's range, its first frame
+is intra-coded in eval mode (rounded around the intra means, as ``compress_frame`` does) and
+every later frame is a P-frame on the previous one's rounded latent. The loss is the P-frames'
+rate (``y`` and ``z`` under ``inter``) in bits per pixel. It is rate only: with frozen
+transforms the distortion depends on ``inter`` only through the rounding centres.
+
+    python -m omnicodec.train.video_prior --init IMAGE_OR_VIDEO.json --out runs/prior [--seconds 3600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import torch
+
+from ..codecs.image.padding import pad_to_multiple
+from ..codecs.video.stem import STEMVideoCodec
+from ..constants import IMAGE_STRIDE
+from ..datasets.folders import video_sequences
+from ..datasets.video_io import read_sequence
+from ..errors import OmnicodecError
+from .losses import bits_from_likelihoods
+
+LATENT_STRIDE = 16  # pixels per latent element of the frame transforms
+
+
+@torch.no_grad()
+def cache_latents(codec: STEMVideoCodec, sequences: list[list[np.ndarray]]) -> list[torch.Tensor]:
+    """``g_a`` of every frame (unscaled, padded like coding pads): one ``[T, M, h, w]`` per sequence."""
+    latents = []
+    for frames in sequences:
+        ys = []
+        for frame in frames:
+            x = torch.from_numpy(np.array(frame)).permute(2, 0, 1)[None].float().div_(255.0)
+            ys.append(codec.g_a(pad_to_multiple(x, IMAGE_STRIDE)))
+        latents.append(torch.cat(ys))
+    return latents
+
+
+def sample_windows(
+    latents: list[torch.Tensor], batch: int, frames: int, size: int, rng: np.random.Generator
+) -> torch.Tensor:
+    """``batch`` windows ``[B, frames, M, size, size]`` of consecutive latents (smaller latents: whole)."""
+    size = min([size] + [min(y.shape[-2:]) for y in latents])
+    out = []
+    for _ in range(batch):
+        y = latents[int(rng.integers(len(latents)))]
+        start = int(rng.integers(max(y.shape[0] - frames, 0) + 1))
+        top, left = int(rng.integers(y.shape[-2] - size + 1)), int(rng.integers(y.shape[-1] - size + 1))
+        out.append(y[start : start + frames, :, top : top + size, left : left + size])
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def start_inter_as_intra(codec: STEMVideoCodec, shift: float = 8.0) -> None:
+    """Warm start: ``inter`` codes a P-frame as ``intra`` codes a picture, so training starts from the
+    intra rate and learns what the reference adds. Its hyper transforms and factorized prior are
+    ``intra``'s (the reference's half of ``h_a``'s input at zero weight). Its entropy-parameter
+    network passes the intra parameters (the first ``2M`` side channels) through its first ``2M``
+    hidden units, shifted by ``shift`` so the leaky ReLUs stay linear (exactly so for parameters
+    above ``-shift``; a larger shift makes the first training steps unstable); the other hidden units keep
+    random inputs (scaled down after the shift) and start with zero weight on the output, so they
+    learn from the first step."""
+    inter, intra, M = codec.inter, codec.intra, codec.M
+    if codec.intra_prior != "mean-scale" or codec.residual:
+        raise ValueError("the warm start needs the image model's intra codec (intra_prior mean-scale) and residual=False")
+    inter.h_a[0].weight.zero_()[:, :M] = intra.h_a[0].weight
+    for name, value in intra.h_a.state_dict().items():
+        if name != "0.weight":
+            inter.h_a.state_dict()[name].copy_(value)
+    inter.h_s.load_state_dict(intra.h_s.state_dict())
+    inter.entropy_bottleneck.load_state_dict(intra.entropy_bottleneck.state_dict())
+    first, middle, last = [m for m in inter.y_codec.entropy_parameters if isinstance(m, torch.nn.Conv2d)]
+    middle.weight[2 * M :].div_(shift)
+    for conv, bias in ((first, shift), (middle, 0.0), (last, -shift)):
+        conv.weight[: 2 * M].zero_()[range(2 * M), range(2 * M), 0, 0] = 1.0
+        conv.bias[: 2 * M] = bias
+
+
+def p_frame_rate(codec: STEMVideoCodec, y: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    """Bits per pixel of the P-frames of latent windows ``y`` ([B, T, M, h, w], unscaled) at ``quality``
+    ([B]): frame 0 is the intra reference, frames 1… are coded by ``inter`` on the previous one."""
+    scaled = [codec.gains.scale(y[:, t], quality) for t in range(y.shape[1])]
+    with torch.no_grad():
+        reference = codec.intra.eval()(scaled[0])[0]
+    bits = y.new_zeros(())
+    for target in scaled[1:]:
+        if codec.residual:
+            target = target - reference
+        _, likelihoods, means = codec.inter(target, reference)
+        bits = bits + bits_from_likelihoods(likelihoods)
+        decoded = (torch.round(target - means) + means).detach()  # what the decoder holds
+        reference = decoded + reference if codec.residual else decoded
+    pixels = y.shape[0] * (y.shape[1] - 1) * y.shape[-2] * y.shape[-1] * LATENT_STRIDE**2
+    return bits / pixels
+
+
+def train_prior(
+    codec: STEMVideoCodec, latents: list[torch.Tensor], steps: int, seconds: float = float("inf"),
+    batch: int = 8, frames: int = 3, size: int = 16, lr: float = 1e-4, aux_lr: float = 1e-3, seed: int = 0,
+    log_every: int = 50, on_log=None, export_every: int = 0, on_export=None,
+) -> list[float]:
+    """Train ``codec.inter`` alone for ``steps`` steps or ``seconds``; returns the loss of every step.
+    ``on_log(step, mean_bpp)`` is called every ``log_every`` steps, ``on_export(step)`` every
+    ``export_every`` steps and after the last one (one optimizer throughout: a fresh Adam makes the
+    first steps jump)."""
+    if codec.gains is None:
+        raise ValueError("the temporal prior trains on a variable-rate codec (one with gain units)")
+    codec.requires_grad_(False)
+    codec.eval()
+    codec.inter.requires_grad_(True).train()
+    aux_ids = {id(p) for m in codec.inter.modules() if hasattr(m, "quantile_parameters") for p in m.quantile_parameters()}
+    main = torch.optim.Adam([p for p in codec.inter.parameters() if id(p) not in aux_ids], lr=lr)
+    aux = torch.optim.Adam([p for p in codec.inter.parameters() if id(p) in aux_ids], lr=aux_lr)
+    low, high = codec.quality_range
+    rng, losses, start = np.random.default_rng(seed), [], time.monotonic()
+    for step in range(steps):
+        if time.monotonic() - start > seconds:
+            break
+        y = sample_windows(latents, batch, frames, size, rng)
+        quality = torch.from_numpy(rng.uniform(low, high, batch)).float()
+        loss = p_frame_rate(codec, y, quality)
+        aux_loss = codec.inter.entropy_bottleneck.aux_loss()
+        main.zero_grad(set_to_none=True)
+        aux.zero_grad(set_to_none=True)
+        (loss + aux_loss).backward()
+        main.step()
+        aux.step()
+        losses.append(float(loss.detach()))
+        if on_log is not None and (step + 1) % log_every == 0:
+            on_log(step + 1, float(np.mean(losses[-log_every:])))
+        if on_export is not None and export_every and (step + 1) % export_every == 0:
+            on_export(step + 1)
+    codec.eval()
+    if on_export is not None and losses and (not export_every or len(losses) % export_every):
+        on_export(len(losses))
+    return losses
+
+
+def _load(path: str, intra_period: int | None, prior_kernel: int) -> tuple[STEMVideoCodec, dict]:
+    from ..zoo import load_file_entry, read_entry
+
+    entry, codec = read_entry(path), load_file_entry(path).codec
+    if entry["codec_id"] == "image/hyperprior":
+        video = STEMVideoCodec.from_image(codec, intra_period=intra_period or 8, prior_kernel=prior_kernel)
+        start_inter_as_intra(video)
+        return video, {"converted_from": entry["sha256"], "steps": 0,
+                       **{k: entry[k] for k in ("lambda_levels",) if entry.get(k) is not None}}
+    if not isinstance(codec, STEMVideoCodec):
+        raise ValueError(f"{path} holds {entry['codec_id']}, not an image/hyperprior or video/stem model")
+    if intra_period is not None:
+        codec.intra_period = intra_period
+    keep = ("converted_from", "lambda_levels")
+    return codec, {**{k: entry[k] for k in keep if entry.get(k) is not None},
+                   "steps": int(entry.get("training", {}).get("prior_steps", 0))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..zoo import save_weights
+
+    parser = argparse.ArgumentParser(prog="python -m omnicodec.train.video_prior", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--init", required=True, help="weights (.json) of an image/hyperprior model or a video/stem to go on with")
+    parser.add_argument("--out", required=True, help="folder for the exported weights")
+    parser.add_argument("--name", default="video-stem-prior", help="weights name (default video-stem-prior)")
+    parser.add_argument("--data", nargs="+", default=["../shared/data/video_train"], help="video folders")
+    parser.add_argument("--intra-period", type=int, help="an intra frame every N frames (default: the video model's own; "
+                        "8 from an image model)")
+    parser.add_argument("--prior-kernel", type=int, default=3, help="temporal prior convolutions from an image model: 3 or 5")
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=float("inf"), help="stop after this many seconds")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=3, help="frames per window: 1 intra + P-frames")
+    parser.add_argument("--crop", type=int, default=256, help="window size in pixels (a multiple of 16)")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--export-every", type=int, default=500, help="steps between exports (overwriting)")
+    args = parser.parse_args(argv)
+    try:
+        codec, extra = _load(args.init, args.intra_period, args.prior_kernel)
+        t0 = time.monotonic()
+        sequences = [read_sequence(p)[0] for d in args.data for p in video_sequences(d)]
+        latents = cache_latents(codec, sequences)
+        print(f"cached {sum(len(y) for y in latents)} frame latents of {len(latents)} sequences "
+              f"in {time.monotonic() - t0:.0f} s", flush=True)
+        done = extra.pop("steps")
+        recipe = (f"temporal prior only (frame transforms, gains and intra codec frozen): rate of P-frames, "
+                  f"{args.frames}-frame windows of {args.crop}x{args.crop}, batch {args.batch}, a uniform quality per "
+                  f"window, Adam lr {args.lr}, on {', '.join(args.data)}")
+
+        def export(step: int) -> None:
+            training = {"prior_steps": done + step, "recipe": recipe}
+            path = save_weights(codec, args.out, args.name, codec.default_quality, "float32",
+                                {**extra, "training": training}, overwrite=True)
+            print(f"step {done + step}: wrote {path}", flush=True)
+
+        train_prior(
+            codec, latents, args.steps - done, args.seconds, args.batch, args.frames, args.crop // LATENT_STRIDE,
+            args.lr, seed=args.seed + done, export_every=args.export_every, on_export=export,
+            on_log=lambda s, bpp: print(f"step {done + s} p_frame_bpp {bpp:.4f} {time.monotonic() - t0:.0f} s", flush=True),
+        )
+    except (OmnicodecError, ValueError) as exc:
+        print(f"omnicodec: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

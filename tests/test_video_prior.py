@@ -1,0 +1,108 @@
+"""Training the temporal prior alone on cached latents of frozen frame transforms."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import smooth_images
+from omnicodec.codecs import create_codec
+from omnicodec.codecs.video.stem import STEMVideoCodec
+from omnicodec.train import video_prior
+from omnicodec.train.video_prior import cache_latents, p_frame_rate, train_prior
+from omnicodec.zoo import load_file_entry, save_weights
+
+IMAGE = {"N": 16, "M": 24, "levels": 4, "default_quality": 2}
+
+
+def moving_frames(n: int, seed: int) -> list[np.ndarray]:
+    """A smooth picture panning by two pixels a frame: [96, 96, 3] uint8 frames."""
+    base = (smooth_images(1, 96 + 2 * n, seed=seed)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    return [np.ascontiguousarray(base[2 * t : 2 * t + 96, t : t + 96]) for t in range(n)]
+
+
+@pytest.fixture()
+def image_codec():
+    torch.manual_seed(0)
+    codec = create_codec("image/hyperprior", IMAGE)
+    codec.gains.set_level_scales([0.5, 1.0, 2.0, 4.0])
+    return codec.eval().freeze()
+
+
+def test_training_lowers_the_p_frame_rate_and_changes_only_inter(image_codec):
+    codec = STEMVideoCodec.from_image(image_codec, intra_period=4)
+    latents = cache_latents(codec, [moving_frames(6, seed=1), moving_frames(6, seed=2)])
+    assert [tuple(y.shape) for y in latents] == [(6, 24, 8, 8)] * 2  # 96 pixels padded to 128, stride 16
+    before = {k: v.clone() for k, v in codec.state_dict().items()}
+    losses = train_prior(codec, latents, steps=60, batch=4, frames=3, size=4, lr=3e-3)
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10]), (losses[:10], losses[-10:])
+    after = codec.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("inter.") for k in changed), sorted(changed)[:5]
+    assert any(k.startswith("inter.temporal_prior.") for k in changed)
+
+
+def test_the_intra_reference_is_what_compress_frame_decodes(image_codec):
+    codec = STEMVideoCodec.from_image(image_codec, intra_period=4).eval().freeze()
+    frames = moving_frames(2, seed=3)
+    y = torch.stack(cache_latents(codec, [frames]))  # [1, 2, M, h, w]
+    quality = torch.tensor([2.5])
+    seen = []
+    codec.inter.forward = lambda target, reference: seen.append(reference) or (None, {}, target)
+    p_frame_rate(codec, y, quality)
+    x = torch.from_numpy(frames[0]).permute(2, 0, 1)[None].float() / 255
+    _, y_hat = codec.compress_frame(x, 0, None, 2.5)
+    assert torch.allclose(seen[0], y_hat, atol=1e-5)
+
+
+def test_the_command_trains_from_image_weights_and_goes_on(tmp_path, image_codec, capsys):
+    image = save_weights(image_codec, tmp_path / "w", "image-tiny", quality=2)
+    data = tmp_path / "clips" / "one"
+    data.mkdir(parents=True)
+    for t, frame in enumerate(moving_frames(4, seed=4)):
+        Image.fromarray(frame).save(data / f"frame_{t:03d}.png")
+    args = ["--data", str(tmp_path / "clips"), "--out", str(tmp_path / "out"), "--crop", "64", "--batch", "2",
+            "--export-every", "2", "--intra-period", "16"]
+    assert video_prior.main(["--init", str(image), "--steps", "3", *args]) == 0
+    out = tmp_path / "out" / "video-stem-prior.json"
+    entry = json.loads(out.read_text())
+    assert entry["training"]["prior_steps"] == 3 and entry["config"]["intra_period"] == 16
+    assert entry["converted_from"] == json.loads(image.read_text())["sha256"]
+    capsys.readouterr()
+    assert video_prior.main(["--init", str(out), "--steps", "5", *args[:-1], "4"]) == 0  # 2 more steps
+    assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if "wrote" in line] == ["step 5"]
+    entry = json.loads(out.read_text())
+    assert entry["training"]["prior_steps"] == 5 and entry["converted_from"] == json.loads(image.read_text())["sha256"]
+    codec = load_file_entry(out).codec
+    assert isinstance(codec, STEMVideoCodec) and codec.intra_period == 4
+    assert video_prior.main(["--init", str(out), "--steps", "6", *args[:-2]]) == 0  # no --intra-period: its own
+    assert load_file_entry(out).codec.intra_period == 4
+
+
+def test_the_warm_start_codes_p_frames_exactly_as_intra_frames(image_codec):
+    codec = STEMVideoCodec.from_image(image_codec, intra_period=4).eval()
+    video_prior.start_inter_as_intra(codec, shift=1000.0)  # above every parameter's magnitude: exact
+    y = 4 * torch.randn(2, 24, 8, 8, generator=torch.Generator().manual_seed(5))  # latents as trained models give
+    for q in (1.0, 4.0):
+        scaled = codec.gains.scale(y, q)
+        with torch.no_grad():
+            reference, intra, means = codec.intra(scaled[:1])
+            _, inter, inter_means = codec.inter(scaled[1:], reference)
+            _, intra_next, intra_next_means = codec.intra(scaled[1:])
+        assert torch.equal(inter_means, intra_next_means)
+        assert torch.allclose(inter["y"], intra_next["y"]) and torch.allclose(inter["z"], intra_next["z"])
+
+
+def test_exports_do_not_disturb_training(image_codec):
+    latents = cache_latents(STEMVideoCodec.from_image(image_codec), [moving_frames(5, seed=6)])
+    runs = []
+    for every in (0, 2):
+        torch.manual_seed(0)
+        codec, exported = STEMVideoCodec.from_image(image_codec), []
+        runs.append(train_prior(codec, latents, steps=5, batch=2, size=4, lr=3e-3, export_every=every,
+                                on_export=exported.append))
+    assert runs[0] == runs[1] and exported == [2, 4, 5]
