@@ -21,9 +21,8 @@ import warnings
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
-from PIL import Image
+from _timing import save_images, smooth_crops
 
 from omnicodec.train.callbacks import ChannelsLast, StepClock
 from omnicodec.train.lit import LitCodec
@@ -61,10 +60,7 @@ def main() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
-    size = 160  # smooth random images: 32 of them, crops drawn from these
-    base = rng.integers(0, 256, size=(32, size // 8 + 1, size // 8 + 1, 3)).astype(np.uint8)
-    crops = np.ascontiguousarray(base.repeat(8, 1).repeat(8, 2)[:, :size, :size])
+    crops = smooth_crops(160)  # 32 smooth random images; crops are drawn from these
     variants = [  # (name, precision, channels_last, crop, threads, compile)
         ("fp32", "32-true", False, 128, args.threads, False),
         ("bf16", "bf16-mixed", False, 128, args.threads, False),
@@ -76,9 +72,7 @@ def main() -> None:
         variants.append(("bf16+compile", "bf16-mixed", False, 128, args.threads, True))
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "images").mkdir()
-        for k, c in enumerate(crops):
-            Image.fromarray(c).save(Path(tmp) / "images" / f"{k:03d}.png")
+        save_images(crops, Path(tmp))
         for name, precision, cl, crop, threads, comp in variants:
             torch.set_num_threads(threads)
             rates[name] = steps_per_second(Path(tmp), precision, cl, crop, args.batch, args.steps, args.warmup, comp)

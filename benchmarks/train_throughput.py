@@ -31,6 +31,7 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _timing import save_images, smooth_crops
 from torch import nn
 
 from omnicodec.train.callbacks import ChannelsLast, StepClock
@@ -226,17 +227,9 @@ def main() -> None:
     crop = args.crop or (256 if gpu else 128)
     torch.set_float32_matmul_precision("high")
     torch.backends.cudnn.benchmark = True
-    rng = np.random.default_rng(0)
-    # smooth random images (noise would be incompressible): 32 crops of (crop + 32)²
-    size = crop + 32
-    base = rng.integers(0, 256, size=(32, size // 8 + 1, size // 8 + 1, 3)).astype(np.uint8)
-    crops = np.ascontiguousarray(base.repeat(8, 1).repeat(8, 2)[:, :size, :size])
+    crops = smooth_crops(crop + 32)
     with tempfile.TemporaryDirectory() as tmp:
-        from PIL import Image
-
-        (Path(tmp) / "images").mkdir()
-        for k, c in enumerate(crops):
-            Image.fromarray(c).save(Path(tmp) / "images" / f"{k:03d}.png")
+        save_images(crops, Path(tmp))
         plain, source, plain_params = plain_loop(args.N, args.M, crops, batch, crop, steps, warmup, device)
         ours, our_params = our_loop(args.N, args.M, Path(tmp), batch, crop, steps, warmup, device, args.log_every,
                                     args.compile)
