@@ -19,7 +19,6 @@ import torch
 from ..coding import coder_identity, container
 from ..coding.container import ContainerReader, ContainerWriter
 from ..errors import CorruptFileError, OmnicodecError, UnsupportedVersionError, WeightsMismatchError
-from ..fileio import atomic_write_bytes
 from ..zoo.format import SHA_PREFIX_LEN
 
 
@@ -100,16 +99,10 @@ def encode(
     return Encoded(size, encoder.header, encoder.stats, count)
 
 
-def write_coded(output, header: dict, streams: dict[str, bytes], side_info: dict) -> int:
-    """Write an item coded in memory (``Codec.compress``'s units and side info) as one file."""
-    data = container.pack(dict(header, side_info=side_info), streams)
-    atomic_write_bytes(output, data)
-    return len(data)
-
-
-def coded_size(header: dict, streams: dict[str, bytes], side_info: dict) -> int:
-    """Bytes of the file :func:`write_coded` would write (for a search over sizes)."""
-    return len(container.pack(dict(header, side_info=side_info), streams))
+def pack_coded(header: dict, streams: dict[str, bytes], side_info: dict) -> bytes:
+    """The file of an item coded in memory (``Codec.compress``'s units and side info), as bytes: for a
+    search over sizes, then written once with :func:`~omnicodec.fileio.atomic_write_bytes`."""
+    return container.pack(dict(header, side_info=side_info), streams)
 
 
 def _labelled(decoder, message: str, exc: BaseException) -> CorruptFileError:

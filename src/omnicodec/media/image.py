@@ -9,6 +9,7 @@ import torch
 from ..constants import IMAGE_STRIDE
 from ..datasets.image_io import check_image_output, read_image, write_image
 from ..errors import CorruptFileError, InputError
+from ..fileio import atomic_write_bytes
 from . import driver
 
 MAX_PIXELS = 1 << 28  # refuse declared image sizes beyond 268 megapixels (after padding to the stride)
@@ -70,16 +71,16 @@ def encode_to_size(codec, x: torch.Tensor, media: dict, header: dict, output, ma
         raise InputError(f"{codec.codec_id} with these weights has one fixed rate; --bpp needs a variable-rate model")
     target = int(max_bpp * pixels / 8)
 
-    def size_of(bitstream) -> int:
-        return driver.coded_size(dict(header, quality=bitstream.side_info["quality"]), bitstream.streams,
+    def file_of(bitstream) -> bytes:
+        return driver.pack_coded(dict(header, quality=bitstream.side_info["quality"]), bitstream.streams,
                                  bitstream.side_info)
 
-    bitstream, quality, trials = codec.compress_to_size(x, size_of, target)
-    size = size_of(bitstream)
-    reached = 8 * size / pixels
+    bitstream, quality, trials = codec.compress_to_size(x, lambda b: len(file_of(b)), target)
+    data = file_of(bitstream)
+    size, reached = len(data), 8 * len(data) / pixels
     if size > target:
         raise InputError(f"cannot reach {max_bpp:g} bpp: the lowest quality ({quality:g}) gives {reached:.4f} bpp for this image")
-    driver.write_coded(output, dict(header, quality=quality), bitstream.streams, bitstream.side_info)
+    atomic_write_bytes(output, data)
     how = f"quality {quality:.4g}, {reached:.4f} bpp, after {trials} trial encodes"
     if quality >= codec.quality_range[1] and reached < max_bpp * 0.95:
         how += " (the highest quality stays below the target)"
