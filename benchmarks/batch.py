@@ -6,7 +6,9 @@
 Runs ``omnicodec compress DIR OUT`` with ``--devices 1`` and with ``--devices 2 --strategy ddp`` (on
 two GPUs where there are two, else on the CPU with ``--threads`` threads per process), checks that
 both runs wrote the same bytes, and takes images/s from each run's summary (the engine's time:
-Trainer setup and coding, not Python's start-up). The last line reads
+Trainer setup and coding, not Python's start-up). Then one process with ``--batch-size N`` (images of
+one size through the transforms together) on the GPU where there is one, else on the CPU, against one
+process without it on the same device, and whether the batched files are the same bytes. The last line reads
 ``batch: images_s_1proc=<x> images_s_2proc=<x> speedup=<x> device=<cpu|cuda>``.
 """
 
@@ -25,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = ROOT / ".." / "shared" / "data" / "kodak"
 
 
-def run(data: Path, out: Path, accelerator: str, devices: int, threads: int) -> tuple[float, float]:
+def run(data: Path, out: Path, accelerator: str, devices: int, threads: int, batch: int = 1) -> tuple[float, float]:
     """``(images/s from the summary, wall seconds)`` of one ``omnicodec compress`` of the folder."""
     command = [sys.executable, "-m", "omnicodec.cli", "compress", str(data), str(out),
-               "--accelerator", accelerator, "--devices", str(devices)]
+               "--accelerator", accelerator, "--devices", str(devices), "--batch-size", str(batch)]
     if devices > 1:
         command += ["--strategy", "ddp"]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads),
@@ -39,7 +41,7 @@ def run(data: Path, out: Path, accelerator: str, devices: int, threads: int) -> 
     if done.returncode != 0:
         sys.exit(f"omnicodec compress failed:\n{done.stderr[-3000:]}")
     summary = [line for line in done.stdout.splitlines() if line.startswith("batch:")][-1]
-    print(f"{devices} process(es): {summary} (wall {wall:.1f} s)")
+    print(f"{devices} process(es) on {accelerator}, batch {batch}: {summary} (wall {wall:.1f} s)")
     return float(re.search(r"([\d.]+) files/s", summary).group(1)), wall
 
 
@@ -53,6 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DIR, help="folder of images (default: Kodak)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process on the CPU (default 1)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images coded together in the batched run (default 8)")
     args = parser.parse_args()
     if not args.data.is_dir():
         sys.exit(f"{args.data} is not a folder of images")
@@ -62,7 +65,13 @@ def main() -> None:
         one, _ = run(args.data, Path(tmp) / "one", accelerator, 1, args.threads)
         two, _ = run(args.data, Path(tmp) / "two", accelerator, 2, args.threads)
         same = tree(Path(tmp) / "one") == tree(Path(tmp) / "two")
-    print(f"files byte-identical between the runs: {same}")
+        print(f"files byte-identical between the runs: {same}")
+        single = "gpu" if torch.cuda.is_available() else "cpu"
+        alone = one if single == accelerator else run(args.data, Path(tmp) / "alone", single, 1, args.threads)[0]
+        together, _ = run(args.data, Path(tmp) / "together", single, 1, args.threads, args.batch_size)
+        same = tree(Path(tmp) / ("one" if single == accelerator else "alone")) == tree(Path(tmp) / "together")
+        print(f"batched on {single}: {alone:.3f} -> {together:.3f} images/s with --batch-size {args.batch_size} "
+              f"(x{together / alone:.2f}); files byte-identical to one by one: {same}")
     print(f"batch: images_s_1proc={one:.3f} images_s_2proc={two:.3f} speedup={two / one:.2f} device={device}")
 
 

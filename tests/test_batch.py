@@ -30,7 +30,15 @@ def _weights(folder: Path, name: str, seed: int) -> Path:
     from omnicodec.zoo import save_weights
 
     torch.manual_seed(seed)
-    return save_weights(create_codec("image/hyperprior", {"N": 8, "M": 12}).eval().freeze(), folder, name, quality=1)
+    return save_weights(_distinct(create_codec("image/hyperprior", {"N": 8, "M": 12})), folder, name, quality=1)
+
+
+def _distinct(codec):
+    """An untrained codec whose latent is large enough that different images code to different streams."""
+    with torch.no_grad():
+        for p in codec.g_a[-1].parameters():
+            p.mul_(40)
+    return codec.eval().freeze()
 
 
 def _images(folder: Path, n: int) -> list[Path]:
@@ -203,3 +211,105 @@ def test_two_inputs_for_one_output_are_refused_not_overwritten(dataset, tmp_path
 
     # the first input's coded pixels (the header also names its format)
     assert read_header(tmp_path / "out" / "photo.omc").chunks == read_header(reference / "im01.omc").chunks
+
+
+def _calls(monkeypatch, name: str) -> list[int]:
+    """Records the batch size of every call of ``LatentImageCodec.<name>``."""
+    from omnicodec.codecs.image.base import LatentImageCodec
+
+    sizes, original = [], getattr(LatentImageCodec, name)
+
+    def recorded(self, items, *args, **kwargs):
+        sizes.append(len(items))
+        return original(self, items, *args, **kwargs)
+
+    monkeypatch.setattr(LatentImageCodec, name, recorded)
+    return sizes
+
+
+def test_images_coded_together_give_the_files_of_each_alone(dataset, tmp_path, monkeypatch):
+    images, weights, reference = dataset
+    from omnicodec.api import read_header
+
+    codings = {str(read_header(p).chunks) for p in reference.rglob("*.omc")}
+    assert len(codings) == 12  # twelve images, twelve different codings
+    encoded, decoded = _calls(monkeypatch, "compress_batch"), _calls(monkeypatch, "decompress_batch")
+    assert main(["compress", str(images), str(tmp_path / "out"), "--weights", str(weights), "--batch-size", "5"]) == 0
+    assert sorted(encoded) == [2, 5, 5]  # 12 images of one size in batches of at most 5
+    assert _tree(tmp_path / "out") == _tree(reference)  # byte for byte the files coded one by one
+    alone = decompress_folder(reference, tmp_path / "alone", weights=weights, engine=Engine(progress=False))
+    together = decompress_folder(reference, tmp_path / "together", weights=weights, engine=Engine(progress=False),
+                                 batch_size=4)
+    assert alone.count("done") == together.count("done") == 12 and sorted(decoded) == [4, 4, 4]
+    assert _tree(tmp_path / "together") == _tree(tmp_path / "alone")
+    again = decompress_folder(reference, tmp_path / "together", weights=weights, engine=Engine(progress=False),
+                              batch_size=4)
+    assert again.count("skipped") == 12 and sorted(decoded) == [4, 4, 4]  # verified and skipped, nothing decoded
+
+
+def test_batches_hold_one_size_and_a_damaged_image_fails_alone(dataset, tmp_path, monkeypatch):
+    images, weights, reference = dataset
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("im01", "im02", "im04", "im05"):
+        (src / f"{name}.png").write_bytes((images / f"{name}.png").read_bytes())
+    Image.fromarray(np.full((48, 32, 3), 120, np.uint8)).save(src / "tall.png")
+    encoded = _calls(monkeypatch, "compress_batch")
+    summary = compress_folder(src, tmp_path / "out", weights=weights, engine=Engine(progress=False), batch_size=8)
+    assert summary.count("done") == 5 and encoded == [4]  # the four 32x32 images together, the 48x32 one alone
+    for name in ("im01", "im02", "im04", "im05"):
+        assert (tmp_path / "out" / f"{name}.omc").read_bytes() == (reference / f"{name}.omc").read_bytes()
+
+    good = (images / "im07.png").read_bytes()
+    (src / "cut.png").write_bytes(good[: len(good) // 2])  # its header reads as 32x32, its pixels do not
+    (src / "im08.png").write_bytes((images / "im08.png").read_bytes())
+    summary = compress_folder(src, tmp_path / "out", weights=weights, engine=Engine(progress=False), batch_size=8)
+    assert (summary.count("skipped"), summary.count("done"), summary.count("failed")) == (5, 1, 1)
+    assert summary.failures[0].input.endswith("cut.png") and "cut.png" in summary.failures[0].message
+    assert encoded == [4]  # the damaged image failed the batch of two before coding: each was then coded alone
+    assert (tmp_path / "out" / "im08.omc").read_bytes() == (reference / "im08.omc").read_bytes()
+    assert not (tmp_path / "out" / "cut.omc").exists()
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # nothing temporary left
+
+
+def test_the_api_refuses_what_cannot_be_coded_together(dataset, tmp_path):
+    from omnicodec.api import compress_images, decompress_images
+    from omnicodec.errors import InputError
+
+    images, weights, reference = dataset
+    tall = tmp_path / "tall.png"
+    Image.fromarray(np.full((48, 32, 3), 120, np.uint8)).save(tall)
+    with pytest.raises(InputError, match="one size"):
+        compress_images([images / "im01.png", tall], [tmp_path / "a.omc", tmp_path / "b.omc"], weights=weights)
+    assert not list(tmp_path.glob("*.omc"))
+    other = _weights(tmp_path, "other", 1)
+    compress_images([images / "im01.png"], [tmp_path / "other.omc"], weights=other)
+    with pytest.raises(InputError, match="another model"):
+        decompress_images([reference / "im02.omc", tmp_path / "other.omc"], [tmp_path / "a.png", tmp_path / "b.png"],
+                          weights=weights)
+    assert not (tmp_path / "a.png").exists() and not (tmp_path / "b.png").exists()
+    with pytest.raises(InputError, match="positive"):
+        compress_folder(images, tmp_path / "out", weights=weights, engine=Engine(progress=False), batch_size=0)
+    assert main(["compress", str(images / "im01.png"), str(tmp_path / "one.omc"), "--batch-size", "4"]) == 2
+
+
+def test_batched_codec_calls_equal_single_ones():
+    """Variable rate, a fractional quality, and decoding files of two qualities and two sizes at once."""
+    from omnicodec.codecs import create_codec
+
+    torch.manual_seed(0)
+    codec = create_codec("image/hyperprior", {"N": 8, "M": 12, "levels": 4})
+    with torch.no_grad():  # gains that differ by quality, as trained ones do
+        codec.gains.log_gain.copy_(torch.linspace(-1, 1, 4)[:, None].expand_as(codec.gains.log_gain))
+        codec.gains.log_inverse_gain.copy_(-codec.gains.log_gain)
+    codec = _distinct(codec)
+    x = smooth_images(3, 64, seed=2)
+    together = codec.compress_batch(x, 2.5)
+    alone = [codec.compress(x[i : i + 1], 2.5) for i in range(3)]
+    assert len({b.streams["image"] for b in alone}) == 3  # three images, three different codings
+    assert [b.streams for b in together] == [b.streams for b in alone]
+    assert [b.side_info for b in together] == [b.side_info for b in alone]
+    mixed = alone[:2] + [codec.compress(x[2:3, :, :48], 1.0), codec.compress(x[:1], 4.0)]
+    images = codec.decompress_batch(mixed)
+    for got, bitstream in zip(images, mixed):
+        assert torch.equal(got, codec.decompress(bitstream))

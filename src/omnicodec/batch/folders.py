@@ -75,11 +75,72 @@ def _files(src: Path, dst: Path, suffixes: set[str]) -> list[Path]:
     )
 
 
-def _run(fn, items: list[tuple], engine: Engine | None) -> Summary:
+def _run(fn, groups: list[list[tuple]], engine: Engine | None) -> Summary:
+    """``fn`` over groups of items (one item, or images coded as one batch); results in item order."""
     engine = engine or Engine()
     start = time.perf_counter()
-    results = engine.map(fn, items)
-    return Summary(results, time.perf_counter() - start)
+    results = [r for group in engine.map(fn, groups) for r in group]
+    return Summary(sorted(results, key=lambda r: r.input), time.perf_counter() - start)
+
+
+def _groups(items: list[tuple], key, batch_size: int) -> list[list[tuple]]:
+    """Items whose ``key(item)`` is the same (not None) in groups of at most ``batch_size``; the rest alone."""
+    if batch_size < 1:
+        raise InputError(f"the batch size must be a positive number, got {batch_size}")
+    if batch_size == 1:
+        return [[item] for item in items]
+    alike: dict = {}
+    groups = []
+    for item in items:
+        k = key(item)
+        if k is None:
+            groups.append([item])
+        else:
+            alike.setdefault(k, []).append(item)
+    for members in alike.values():
+        groups += [members[i : i + batch_size] for i in range(0, len(members), batch_size)]
+    return groups
+
+
+def _image_size(path: str) -> tuple[int, int] | None:
+    """An image file's size from its header (cheap), or None for anything else."""
+    from PIL import Image
+
+    from ..api import media_of
+
+    if media_of(Path(path)) != "image":
+        return None
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError):
+        return None
+
+
+def _together(check, single, batched, group: list[tuple]) -> list:
+    """The results of a group: ``check(item)`` says which items need no coding (their result) and which do
+    (None); those go through ``batched`` (one result each) when there are several, else through ``single``.
+    When the batch fails, each item is checked again (the batch may have written some) and coded alone, so
+    that a failure is reported against its own file."""
+    results: list = []
+
+    def to_code(items: list[tuple]) -> list[tuple]:
+        todo = []
+        for item in items:
+            verdict = check(item)
+            if verdict is None:
+                todo.append(item)
+            else:
+                results.append(verdict)
+        return todo
+
+    todo = to_code(group)
+    if len(todo) > 1:
+        try:
+            return results + batched(todo)
+        except (OmnicodecError, OSError):
+            todo = to_code(todo)
+    return results + [single(item) for item in todo]
 
 
 def _failed(pair: tuple[str, str], exc: BaseException | str) -> FileResult:
@@ -114,11 +175,43 @@ def _present(output: Path, state, force: bool, pair: tuple[str, str]) -> bool | 
 
 
 class _Compress:
-    """One input to one omnicodec file, skipped when a complete file of the same request is there."""
+    """One input to one omnicodec file, skipped when a complete file of the same request is there; a group
+    of same-sized images through the transforms together."""
 
     def __init__(self, codec, quality, weights, force: bool, max_memory) -> None:
         self.codec, self.quality, self.weights, self.force, self.max_memory = codec, quality, weights, force, max_memory
         self._expected: dict[str, dict] = {}
+
+    def __call__(self, group: list[tuple[str, str, str]], device: str) -> list[FileResult]:
+        def batched(items) -> list[FileResult]:
+            from ..api import compress_images
+
+            done = compress_images([i[0] for i in items], [i[1] for i in items], self.codec, self.quality,
+                                   self.weights, device, overwrite=self.force, max_memory=self.max_memory)
+            return [FileResult(i[0], i[1], "done", bytes_in=Path(i[0]).stat().st_size, bytes_out=d.num_bytes)
+                    for i, d in zip(items, done)]
+
+        return _together(self.check, lambda item: self.one(item, device), batched, group)
+
+    def check(self, item: tuple[str, str, str]) -> FileResult | None:
+        """The item's result if it needs no coding (complete: skipped; not ours: failed); None to code it."""
+        from ..api import media_of
+
+        pair, taken_by = item[:2], item[2]
+        source, output = Path(pair[0]), Path(pair[1])
+        try:
+            if taken_by:
+                raise InputError(f"{taken_by} writes the same output {output}; rename one of them")
+            if output.exists() or output.is_symlink():
+                verdict = _existing(coded_state(output, self.expected(media_of(source))), output, self.force)
+                if verdict == "skip":
+                    return FileResult(*pair, "skipped")
+                if verdict != "replace":
+                    return _failed(pair, verdict)
+            output.parent.mkdir(parents=True, exist_ok=True)
+        except (OmnicodecError, OSError) as exc:
+            return _failed(pair, exc)
+        return None
 
     def expected(self, media: str) -> dict:
         """What the header of a file of this request names, per medium (the default codec differs)."""
@@ -131,72 +224,112 @@ class _Compress:
                                      "weights": loaded.weights_sha256[:SHA_PREFIX_LEN]}
         return self._expected[media]
 
-    def __call__(self, item: tuple[str, str, str], device: str) -> FileResult:
-        from ..api import compress_file, media_of
+    def one(self, item: tuple[str, str, str], device: str) -> FileResult:
+        from ..api import compress_file
 
-        pair, taken_by = item[:2], item[2]
+        pair = item[:2]
         source, output = Path(pair[0]), Path(pair[1])
         try:
-            if taken_by:
-                raise InputError(f"{taken_by} writes the same output {output}; rename one of them")
-            replace = _present(output, lambda: coded_state(output, self.expected(media_of(source))), self.force, pair)
-            if isinstance(replace, FileResult):
-                return replace
             result = compress_file(source, output, self.codec, self.quality, self.weights, device=device,
-                                   overwrite=replace, max_memory=self.max_memory)
+                                   overwrite=self.force, max_memory=self.max_memory)
             return FileResult(*pair, "done", bytes_in=source.stat().st_size, bytes_out=result.num_bytes)
         except (OmnicodecError, OSError) as exc:
             return _failed(pair, exc)
 
 
 def compress_folder(src, dst, codec: str | None = None, quality: float | None = None, weights=None,
-                    force: bool = False, max_memory=None, engine: Engine | None = None) -> Summary:
-    """Compress every image, video and speech file below ``src`` to ``dst`` (same layout, ``.omc``)."""
+                    force: bool = False, max_memory=None, engine: Engine | None = None,
+                    batch_size: int = 1) -> Summary:
+    """Compress every image, video and speech file below ``src`` to ``dst`` (same layout, ``.omc``).
+    ``batch_size`` > 1 codes up to that many images of one size together (see :func:`~omnicodec.api.compress_images`)."""
     src, dst = Path(src), Path(dst)
     items, taken = [], {}
     for path in _files(src, dst, _codable_suffixes()):
         output = str(dst / path.relative_to(src).with_suffix(".omc"))
         items.append((str(path), output, taken.get(output, "")))  # a second input for one output fails
         taken.setdefault(output, str(path))
-    return _run(_Compress(codec, quality, weights, force, max_memory), items, engine)
+    groups = _groups(items, lambda item: None if item[2] else _image_size(item[0]), batch_size)
+    return _run(_Compress(codec, quality, weights, force, max_memory), groups, engine)
 
 
 class _Decompress:
-    """One omnicodec file back to a file of its medium, skipped when a complete decoding is there."""
+    """One omnicodec file back to a file of its medium, skipped when a complete decoding is there; a group
+    of images of one size and model through the synthesis together."""
 
     def __init__(self, suffix: str | None, weights, force: bool, sample_rate: int | None, max_memory) -> None:
         self.suffix, self.weights, self.force = suffix, weights, force
         self.sample_rate, self.max_memory = sample_rate, max_memory
 
-    def __call__(self, pair: tuple[str, str], device: str) -> FileResult:
-        from ..api import decompress_file, read_media_type
+    def output(self, pair: tuple[str, str]) -> tuple[str, str]:
+        """``(input, output)`` with the output's suffix from the file's medium."""
+        from ..api import read_media_type
 
-        source = Path(pair[0])
+        kind = read_media_type(pair[0])
+        output = Path(pair[1] + (self.suffix or DECODED_SUFFIX[kind]))
+        if kind == "video" and output.suffix.lower() != ".y4m":
+            raise InputError("decoding a folder writes video as .y4m")
+        return pair[0], str(output)
+
+    def check(self, pair: tuple[str, str]) -> FileResult | None:
+        """The item's result if it needs no decoding (complete: skipped; not ours, unreadable: failed); None to decode it."""
         try:
-            kind = read_media_type(source)
-            output = Path(pair[1] + (self.suffix or DECODED_SUFFIX[kind]))
-            pair = (pair[0], str(output))
-            if kind == "video" and output.suffix.lower() != ".y4m":
-                raise InputError("decoding a folder writes video as .y4m")
-            replace = _present(output, lambda: decoded_state(output, source, self.sample_rate), self.force, pair)
-            if isinstance(replace, FileResult):
-                return replace
-            decompress_file(source, output, self.weights, device=device, sample_rate=self.sample_rate,
-                            overwrite=replace, max_memory=self.max_memory)
-            return FileResult(*pair, "done", bytes_in=source.stat().st_size, bytes_out=output.stat().st_size)
+            pair = self.output(pair)
+            replace = _present(Path(pair[1]), lambda: decoded_state(Path(pair[1]), Path(pair[0]), self.sample_rate),
+                               self.force, pair)
+            return replace if isinstance(replace, FileResult) else None
         except (OmnicodecError, OSError) as exc:
             return _failed(pair, exc)
 
+    def one(self, pair: tuple[str, str], device: str) -> FileResult:
+        from ..api import decompress_file
+
+        try:
+            pair = self.output(pair)
+            decompress_file(pair[0], pair[1], self.weights, device=device, sample_rate=self.sample_rate,
+                            overwrite=self.force, max_memory=self.max_memory)
+            return FileResult(*pair, "done", bytes_in=Path(pair[0]).stat().st_size, bytes_out=Path(pair[1]).stat().st_size)
+        except (OmnicodecError, OSError) as exc:
+            return _failed(pair, exc)
+
+    def __call__(self, group: list[tuple[str, str]], device: str) -> list[FileResult]:
+        def batched(items) -> list[FileResult]:
+            from ..api import decompress_images
+
+            pairs = [self.output(item) for item in items]
+            decompress_images([p[0] for p in pairs], [p[1] for p in pairs], self.weights, device,
+                              overwrite=self.force, max_memory=self.max_memory)
+            return [FileResult(*p, "done", bytes_in=Path(p[0]).stat().st_size, bytes_out=Path(p[1]).stat().st_size)
+                    for p in pairs]
+
+        return _together(self.check, lambda item: self.one(item, device), batched, group)
+
+
+def _coded_image(path: str) -> tuple | None:
+    """What files decoded together share (model, size, quality), from an image file's header; None otherwise."""
+    from ..coding.container import ContainerReader
+
+    try:
+        with ContainerReader(path) as reader:
+            header = reader.header
+        media = header["media"]
+        if media.get("type") != "image":
+            return None
+        return header["codec"], header.get("weights"), media["height"], media["width"], header.get("quality")
+    except (OmnicodecError, OSError, KeyError, TypeError, AttributeError):
+        return None
+
 
 def decompress_folder(src, dst, suffix: str | None = None, weights=None, force: bool = False,
-                      sample_rate: int | None = None, max_memory=None, engine: Engine | None = None) -> Summary:
+                      sample_rate: int | None = None, max_memory=None, engine: Engine | None = None,
+                      batch_size: int = 1) -> Summary:
     """Decode every ``.omc`` below ``src`` to ``dst`` (same layout; by default ``.png`` for images,
-    ``.y4m`` for video, ``.wav`` for speech, from each file's header)."""
+    ``.y4m`` for video, ``.wav`` for speech, from each file's header). ``batch_size`` > 1 decodes up to that
+    many images of one size and model together (see :func:`~omnicodec.api.decompress_images`)."""
     src, dst = Path(src), Path(dst)
     if suffix is not None and not suffix.startswith("."):
         suffix = "." + suffix
     if sample_rate is not None and sample_rate <= 0:
         raise InputError(f"the sample rate must be positive, got {sample_rate}")
     pairs = [(str(p), str(dst / p.relative_to(src).with_suffix(""))) for p in _files(src, dst, {".omc"})]
-    return _run(_Decompress(suffix, weights, force, sample_rate or None, max_memory), pairs, engine)
-
+    groups = _groups(pairs, lambda pair: _coded_image(pair[0]), batch_size)
+    return _run(_Decompress(suffix, weights, force, sample_rate or None, max_memory), groups, engine)

@@ -220,6 +220,20 @@ class Codec(nn.Module):
         pieces = [piece for name, payload in bitstream.streams.items() for piece in decoder.push(name, payload)]
         return self.join(pieces + decoder.finish())
 
+    # --- several items at once ---------------------------------------------------------
+    # A codec whose transforms gain from batching (on a GPU) overrides these; the results are those
+    # of coding each item alone, which the defaults do.
+
+    @torch.no_grad()
+    def compress_batch(self, x: torch.Tensor, quality: float | None = None) -> list[Bitstream]:
+        """One bitstream per item of ``x`` (items of one size stacked on the first axis)."""
+        return [self.compress(x[i : i + 1], quality) for i in range(x.shape[0])]
+
+    @torch.no_grad()
+    def decompress_batch(self, bitstreams: list[Bitstream]) -> list[torch.Tensor]:
+        """The items of ``bitstreams``, each as :meth:`decompress` gives it."""
+        return [self.decompress(b) for b in bitstreams]
+
     # --- shared machinery -----------------------------------------------------------
 
     def freeze(self) -> Codec:

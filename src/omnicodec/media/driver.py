@@ -105,6 +105,48 @@ def pack_coded(header: dict, streams: dict[str, bytes], side_info: dict) -> byte
     return container.pack(dict(header, side_info=side_info), streams)
 
 
+def encode_batch(codec, x: torch.Tensor, headers: list[dict], outputs: list, quality: float | None = None) -> list[Encoded]:
+    """Code the items stacked in ``x`` together (:meth:`~omnicodec.codecs.base.Codec.compress_batch`) and
+    write each to its output, atomically, with its header (as :func:`encode` takes it)."""
+    from ..fileio import atomic_write_bytes
+
+    with torch.no_grad():
+        coded = codec.compress_batch(x, quality)
+    done = []
+    for bitstream, header, output in zip(coded, headers, outputs, strict=True):
+        data = pack_coded(header, bitstream.streams, bitstream.side_info)
+        atomic_write_bytes(output, data)
+        done.append(Encoded(len(data), bitstream.side_info, bitstream.stats, len(bitstream.streams)))
+    return done
+
+
+def decode_batch(codec, readers: list[ContainerReader], sinks: list[Sink]) -> None:
+    """Decode several files together (:meth:`~omnicodec.codecs.base.Codec.decompress_batch`), each into its
+    sink: every chunk and file is checked against its CRC32 first, and nothing is committed unless all decode."""
+    from ..coding import Bitstream
+
+    try:
+        bitstreams = []
+        for reader in readers:
+            side_info = reader.header.get("side_info", {})
+            if not isinstance(side_info, dict):
+                raise CorruptFileError("file header is malformed (side_info is not an object)")
+            chunks = list(reader.chunks())
+            if len({name for name, _ in chunks}) != len(chunks):
+                raise CorruptFileError("the file holds a unit twice")
+            bitstreams.append(Bitstream(dict(chunks), side_info=side_info))
+        with torch.no_grad():
+            items = codec.decompress_batch(bitstreams)
+        for sink, item in zip(sinks, items, strict=True):
+            sink.write(item)
+        for sink in sinks:
+            sink.commit()
+    except BaseException:
+        for sink in sinks:
+            sink.abort()
+        raise
+
+
 def _labelled(decoder, message: str, exc: BaseException) -> CorruptFileError:
     err = CorruptFileError(f"{decoder.label()} {message}")
     err.unit_index = decoder.count

@@ -137,6 +137,37 @@ class LatentImageCodec(VariableRate, Codec):
         return _ImageDecoder(self, header, h, w, quality)
 
     @torch.no_grad()
+    def compress_batch(self, x: torch.Tensor, quality: float | None = None) -> list[Bitstream]:
+        """One bitstream per image of ``x`` ([B, 3, H, W]): the transforms run on the whole batch, the
+        entropy coding image by image. Each bitstream is the one :meth:`compress` gives that image when
+        the transforms compute each image as they do alone (on the CPU they do; a GPU may choose other
+        kernels for a batch, and a rounding that lands elsewhere gives another valid file)."""
+        self.unit_encoder({}, quality)  # a bad quality fails before any work
+        h, w = x.shape[-2:]
+        y = self.analysis(pad_to_multiple(x.to(self.device), STRIDE))
+        return [self._coded(y[i : i + 1], quality, h, w) for i in range(y.shape[0])]
+
+    @torch.no_grad()
+    def decompress_batch(self, bitstreams: list[Bitstream]) -> list[torch.Tensor]:
+        """The images of ``bitstreams``; those of one size and quality go through the synthesis together."""
+        latents = []
+        for bitstream in bitstreams:
+            decoder = self.unit_decoder(bitstream.side_info)
+            if set(bitstream.streams) not in ({"image"}, {"z", "y"}):
+                raise CorruptFileError(f"unexpected units {sorted(bitstream.streams)} in an image file")
+            latents.append((self.decode_latent(bitstream), decoder.quality, decoder.h, decoder.w))
+        images: list[torch.Tensor | None] = [None] * len(latents)
+        groups: dict[tuple, list[int]] = {}
+        for i, (y_hat, quality, h, w) in enumerate(latents):
+            groups.setdefault((tuple(y_hat.shape), quality, h, w), []).append(i)
+        for (_, quality, h, w), members in groups.items():
+            y_hat = torch.cat([latents[i][0] for i in members])
+            x_hat = crop(self.synthesis(self._unscaled(y_hat, quality)), h, w).clamp_(0, 1)
+            for i, image in zip(members, x_hat.split(1)):
+                images[i] = image
+        return images
+
+    @torch.no_grad()
     def compress_to_size(
         self, x: torch.Tensor, size_of: Callable[[Bitstream], int], max_size: int, tolerance: float = 0.02,
         max_trials: int = 14,
