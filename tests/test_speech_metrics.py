@@ -82,3 +82,4 @@ def test_bdrate_on_speech_metrics(tmp_path, metric, expected):
     code, out, err = run_cli("bdrate", tmp_path / "test.json", tmp_path / "anchor.json", "--metric", metric)
     assert code == 0, err
     assert f"BD-rate {expected} % at equal {metric}" in out
+    assert out.strip().splitlines()[-1] == f"bdrate: {metric.removesuffix('-wb')}_pct={expected}0"  # named after its metric

@@ -231,7 +231,8 @@ def _cmd_bdrate(args: argparse.Namespace) -> None:
     delta = bd_psnr(r_a, q_a, r_t, q_t, args.method)
     print(f"test:   {test.name} ({len(r_t)} points)  anchor: {anchor.name} ({len(r_a)} points)")
     print(f"BD-rate {pct:+.3f} % at equal {args.metric} ({args.method}); BD-{args.metric} {delta:+.4f}")
-    print(f"bdrate: psnr_pct={pct:.4f}")
+    name = args.metric.removesuffix("-rgb").removesuffix("-wb").replace("-", "_")  # psnr-rgb: psnr_pct, as always
+    print(f"bdrate: {name}_pct={pct:.4f}")
 
 
 def _engine_options(p, default: str) -> None:
