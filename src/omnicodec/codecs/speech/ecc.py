@@ -14,6 +14,14 @@ dilations 1 and 3) to the latent, mirrored by the synthesis, then the inverse ST
 overlap-add. The fixed transform does the time-frequency analysis a waveform network has to
 learn. Its receptive field is ±7 latent frames, within the default context of 8.
 
+``transform="mdct"`` (with ``M`` = 160): the MDCT of 20 ms sine-windowed frames with a 10 ms hop,
+critically sampled (160 coefficients per 10 ms, :class:`~omnicodec.layers.mdct.HopMDCT`), one latent
+channel per coefficient: the analysis scales each coefficient by a learned gain and adds a small
+learned correction (kernel-3 convolutions whose last layer starts at zero), the synthesis mirrors it
+and overlap-adds. At the first step this is already a transform coder with a uniform quantizer of
+step 1/32 per coefficient, so training starts from a working codec and mostly teaches the entropy
+model and the gains (the noise shaping).
+
 Entropy model, all from the shared components, on 1-D latents:
 - hyperprior side information (factorized ``z`` at 25 frames/s);
 - a channel-wise context over uneven latent slices (8, 8, 16, 32 for M=64) with latent
@@ -32,6 +40,7 @@ two chunks, the second conditioned on the first, so the temporal path is trained
 
 from __future__ import annotations
 
+import math
 import struct
 
 import torch
@@ -43,13 +52,14 @@ from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, Tem
 from ...entropy_models.exact import ACT_BITS, ExactNetwork
 from ...errors import CorruptFileError
 from ...layers import resampling_conv_nd
+from ...layers.mdct import HopIMDCT, HopMDCT
 from ...layers.stft import HopISTFT, HopSTFT
 from ..base import CHANNELS, Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, unframe_streams
 from ..registry import register_codec
 
 HOP = 160  # samples per latent frame at 16 kHz
 STRIDES = (4, 4, 2, 5)  # the largest strides first: the full-rate stage is the costliest
-TRANSFORMS = ("waveform", "stft")
+TRANSFORMS = ("waveform", "stft", "mdct")
 
 
 class ResidualUnit(nn.Module):
@@ -93,6 +103,40 @@ def stft_transforms(c: list[int], M: int) -> tuple[nn.Module, nn.Module]:
         nn.ELU(), nn.Conv1d(width, stft.channels, 3, padding=1), HopISTFT(HOP),
     )
     return g_a, g_s
+
+
+class CoefficientMap(nn.Module):
+    """``gain ⊙ x + body(x)`` over ``channels`` coefficient channels: a learned per-channel scale (its
+    logarithm starts at ``log_gain``) plus a kernel-3 convolution branch whose last layer starts at zero,
+    so the map starts as a plain scaling and learns what to add."""
+
+    def __init__(self, channels: int, width: int, log_gain: float) -> None:
+        super().__init__()
+        self.log_gain = nn.Parameter(torch.full((channels, 1), float(log_gain)))
+        self.body = nn.Sequential(
+            nn.Conv1d(channels, width, 3, padding=1), ResidualUnit(width, 1, 3), nn.ELU(),
+            nn.Conv1d(width, channels, 3, padding=1),
+        )
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.log_gain.exp() + self.body(x)
+
+
+MDCT_GAIN = 32.0  # latent units per MDCT coefficient at the start: a quantization step of 1/32 (speech is ~0.05 rms)
+
+
+def mdct_transforms(c: list[int], M: int) -> tuple[nn.Module, nn.Module]:
+    """MDCT coefficients (one per latent channel) scaled per channel plus a learned correction, and back."""
+    if M != HOP:
+        raise ValueError(f"transform 'mdct' codes one latent channel per MDCT coefficient: M must be {HOP}, got {M}")
+    g_a = nn.Sequential(HopMDCT(HOP), CoefficientMap(HOP, c[-1], math.log(MDCT_GAIN)))
+    g_s = nn.Sequential(CoefficientMap(HOP, c[-1], -math.log(MDCT_GAIN)), HopIMDCT(HOP))
+    return g_a, g_s
+
+
+TRANSFORM_BUILDERS = {"waveform": waveform_transforms, "stft": stft_transforms, "mdct": mdct_transforms}
 
 
 class TemporalSummary(TemporalPrior):
@@ -142,7 +186,7 @@ class ECC(Codec):
         if transform not in TRANSFORMS:
             raise ValueError(f"transform {transform!r} is not one of {', '.join(TRANSFORMS)}")
         self.transform = transform
-        self.g_a, self.g_s = (waveform_transforms if transform == "waveform" else stft_transforms)(self.channels, self.M)
+        self.g_a, self.g_s = TRANSFORM_BUILDERS[transform](self.channels, self.M)
         h_a, h_s = hyper_transforms(self.M, self.N, 2 * self.M, dims=1, in_channels=2 * self.M)
         y_codec = ChannelwiseLatentCodec(self.slices, 3 * self.M, dims=1, lrp=True, hidden=2 * self.M)
         self.latent = HyperpriorLatentCodec(
