@@ -53,16 +53,19 @@ def test_the_mdct_pair_reconstructs_a_signal_and_keeps_its_energy():
 
 
 def test_the_mdct_model_starts_as_a_scaled_transform_and_needs_its_width():
-    """Unquantized, the MDCT model's untrained analysis and synthesis give the signal back: training starts
-    from a working transform coder (rounding the latent is a uniform quantizer of step 1/32)."""
+    """Unquantized, the MDCT model's untrained analysis and synthesis give the signal back (up to GDN and
+    IGDN being inverse to first order): training starts from a working transform coder (rounding the
+    latent is a uniform quantizer of step 1/32)."""
     model = create_codec("speech/ecc", MDCT).eval()
     x = voices(1, 0.64, seed=4)
+
+    def snr(error: torch.Tensor) -> float:
+        return float(10 * torch.log10(x[..., :-160].pow(2).sum() / error[..., :-160].pow(2).sum()))
+
     with torch.no_grad():
         y = model.g_a(x)
-        assert (model.g_s(y) - x)[..., :-160].abs().max() < 1e-5
-        rounded = model.g_s(torch.round(y)) - x
-    snr = 10 * torch.log10(x[..., :-160].pow(2).sum() / rounded[..., :-160].pow(2).sum())
-    assert snr > 20  # measured: 25.5 dB on these voices
+        assert snr(model.g_s(y) - x) > 32  # measured: 37.2 dB
+        assert snr(model.g_s(torch.round(y)) - x) > 20  # measured: 25.2 dB on these voices
     with pytest.raises(ValueError, match="M must be 160"):
         create_codec("speech/ecc", {**MDCT, "M": 16, "slices": [4, 4, 8]})
 

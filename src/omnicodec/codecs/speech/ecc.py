@@ -16,9 +16,10 @@ learn. Its receptive field is ±7 latent frames, within the default context of 8
 
 ``transform="mdct"`` (with ``M`` = 160): the MDCT of 20 ms sine-windowed frames with a 10 ms hop,
 critically sampled (160 coefficients per 10 ms, :class:`~omnicodec.layers.mdct.HopMDCT`), one latent
-channel per coefficient: the analysis scales each coefficient by a learned gain and adds a small
-learned correction (kernel-3 convolutions whose last layer starts at zero), the synthesis mirrors it
-and overlap-adds. At the first step this is already a transform coder with a uniform quantizer of
+channel per coefficient: the analysis scales each coefficient by a learned gain, divides it by a
+learned norm of its frame's coefficients (GDN: a step size that follows the spectral envelope) and
+adds a small learned correction (kernel-3 convolutions whose last layer starts at zero); the
+synthesis mirrors it (IGDN) and overlap-adds. At the first step this is already a transform coder with a uniform quantizer of
 step 1/32 per coefficient, so training starts from a working codec and mostly teaches the entropy
 model and the gains (the noise shaping).
 
@@ -52,6 +53,7 @@ from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, Tem
 from ...entropy_models.exact import ACT_BITS, ExactNetwork
 from ...errors import CorruptFileError
 from ...layers import resampling_conv_nd
+from ...layers.gdn import GDN
 from ...layers.mdct import HopIMDCT, HopMDCT
 from ...layers.stft import HopISTFT, HopSTFT
 from ..base import CHANNELS, Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, unframe_streams
@@ -106,13 +108,17 @@ def stft_transforms(c: list[int], M: int) -> tuple[nn.Module, nn.Module]:
 
 
 class CoefficientMap(nn.Module):
-    """``gain ⊙ x + body(x)`` over ``channels`` coefficient channels: a learned per-channel scale (its
-    logarithm starts at ``log_gain``) plus a kernel-3 convolution branch whose last layer starts at zero,
-    so the map starts as a plain scaling and learns what to add."""
+    """Transform coefficients to latent (or back, ``inverse``): a learned per-channel scale (its logarithm
+    starts at ``log_gain``), GDN over the channels (IGDN after the scale when inverse) and a kernel-3
+    convolution branch whose last layer starts at zero. GDN divides each coefficient by a learned norm of
+    its frame's coefficients: a quantization step that follows the spectral envelope (noise shaping). Its
+    cross-channel weights start near zero, so the map starts as a plain scaling and learns the rest."""
 
-    def __init__(self, channels: int, width: int, log_gain: float) -> None:
+    def __init__(self, channels: int, width: int, log_gain: float, inverse: bool = False) -> None:
         super().__init__()
+        self.inverse = bool(inverse)
         self.log_gain = nn.Parameter(torch.full((channels, 1), float(log_gain)))
+        self.gdn = GDN(channels, inverse=inverse, gamma_init=1e-4)
         self.body = nn.Sequential(
             nn.Conv1d(channels, width, 3, padding=1), ResidualUnit(width, 1, 3), nn.ELU(),
             nn.Conv1d(width, channels, 3, padding=1),
@@ -121,7 +127,12 @@ class CoefficientMap(nn.Module):
         nn.init.zeros_(self.body[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.log_gain.exp() + self.body(x)
+        gain = self.log_gain.exp()
+        if self.inverse:
+            out = self.gdn(x.unsqueeze(-1)).squeeze(-1) * gain
+        else:
+            out = self.gdn((x * gain).unsqueeze(-1)).squeeze(-1)
+        return out + self.body(x)
 
 
 MDCT_GAIN = 32.0  # latent units per MDCT coefficient at the start: a quantization step of 1/32 (speech is ~0.05 rms)
@@ -132,7 +143,7 @@ def mdct_transforms(c: list[int], M: int) -> tuple[nn.Module, nn.Module]:
     if M != HOP:
         raise ValueError(f"transform 'mdct' codes one latent channel per MDCT coefficient: M must be {HOP}, got {M}")
     g_a = nn.Sequential(HopMDCT(HOP), CoefficientMap(HOP, c[-1], math.log(MDCT_GAIN)))
-    g_s = nn.Sequential(CoefficientMap(HOP, c[-1], -math.log(MDCT_GAIN)), HopIMDCT(HOP))
+    g_s = nn.Sequential(CoefficientMap(HOP, c[-1], -math.log(MDCT_GAIN), inverse=True), HopIMDCT(HOP))
     return g_a, g_s
 
 
