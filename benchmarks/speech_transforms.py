@@ -1,16 +1,18 @@
-"""ECC's waveform and STFT transforms trained for the same CPU time, then measured from real files.
+"""ECC's waveform, STFT and MDCT transforms trained for the same CPU time, then measured from real files.
 
-Both models have the same entropy model (M, N, slices, chunking) and the default widths; each
+The models have the same entropy model design (slices, chunking) and the default widths (the MDCT
+model has one latent channel per coefficient, M = 160, so its entropy networks are wider); each
 trains for ``--seconds`` of process CPU time (one thread) on the same batches of
 ``../shared/data/speech_train`` with the same loss (R + λ·(multi-resolution STFT + mel)), is frozen
 and exported, and codes the first ``--files`` recordings of ``../shared/data/speech/vctk`` through
 ``compress_file`` / ``decompress_file``; kbit/s from the file sizes, PESQ-WB, STOI and ViSQOL on
 the decoded 16 kHz output.
 
-    nice -n 19 python benchmarks/speech_transforms.py [--seconds 240] [--files 4]
+    nice -n 19 python benchmarks/speech_transforms.py [--seconds 240] [--files 4] [--lmbda 5] [--transforms mdct]
 
 The last line reads
-``speech_transforms: waveform_pesq=<x> stft_pesq=<x> waveform_kbps=<x> stft_kbps=<x> seconds=<s>``.
+``speech_transforms: waveform_pesq=<x> stft_pesq=<x> mdct_pesq=<x> waveform_kbps=<x> stft_kbps=<x> mdct_kbps=<x> seconds=<s>``
+(the transforms chosen with ``--transforms``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ from pathlib import Path
 import numpy as np
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+# the default widths; the MDCT transform codes one latent channel per coefficient (M = 160) and trains without
+# entropy skip (a skipped element passes no gradient; at M = 160 the untrained scales would skip everything)
+CONFIGS = {
+    "waveform": {"transform": "waveform"},
+    "stft": {"transform": "stft"},
+    "mdct": {"transform": "mdct", "M": 160, "slices": [16, 16, 32, 96], "skip_threshold": 0.0},
+}
 
 
 def train(transform: str, dataset, args) -> tuple[object, int, float]:
@@ -33,7 +42,7 @@ def train(transform: str, dataset, args) -> tuple[object, int, float]:
     from omnicodec.train.losses import speech_rd_loss
 
     torch.manual_seed(0)
-    model = create_codec("speech/ecc", {"transform": transform}).train()
+    model = create_codec("speech/ecc", CONFIGS[transform]).train()
     opt = torch.optim.Adam(model.main_parameters(), lr=args.lr)
     aux = torch.optim.Adam(model.aux_parameters(), lr=1e-3)
     start, step, loss = time.process_time(), 0, float("nan")
@@ -78,6 +87,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=4, help="VCTK recordings to measure")
     parser.add_argument("--lmbda", type=float, default=5.0)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--transforms", nargs="+", default=["waveform", "stft", "mdct"], choices=sorted(CONFIGS))
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--segment", type=float, default=0.64, help="seconds per training segment")
     parser.add_argument("--train", default=str(DATA / "speech_train"))
@@ -98,7 +108,7 @@ def main() -> None:
           f"λ={args.lmbda}, lr={args.lr}, batch {args.batch} × {args.segment} s, {args.seconds:.0f} CPU s each")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for transform in ("waveform", "stft"):
+        for transform in args.transforms:
             model, steps, loss = train(transform, data.train_set, args)
             params = sum(p.numel() for p in model.parameters())
             results[transform] = measure(model, files, Path(tmp))
@@ -106,9 +116,9 @@ def main() -> None:
             print(f"{transform}: {params / 1e6:.2f} M parameters, {steps} steps, last loss {loss:.3f}; "
                   f"{r['kbps']:.2f} kbit/s, PESQ-WB {r['pesq-wb']:.3f}, STOI {r['stoi']:.3f}, ViSQOL {r['visqol']:.3f}",
                   flush=True)
-    w, s = results["waveform"], results["stft"]
-    print(f"speech_transforms: waveform_pesq={w['pesq-wb']:.3f} stft_pesq={s['pesq-wb']:.3f} "
-          f"waveform_kbps={w['kbps']:.2f} stft_kbps={s['kbps']:.2f} seconds={args.seconds:.0f}")
+    pesq = " ".join(f"{t}_pesq={r['pesq-wb']:.3f}" for t, r in results.items())
+    kbps = " ".join(f"{t}_kbps={r['kbps']:.2f}" for t, r in results.items())
+    print(f"speech_transforms: {pesq} {kbps} seconds={args.seconds:.0f}")
 
 
 if __name__ == "__main__":

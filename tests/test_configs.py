@@ -60,6 +60,8 @@ def tiny(config: dict, run: Path, data: Path) -> dict:
     for key in ("codec", "teacher", "student"):
         if f"{key}_id" in model:
             model[f"{key}_config"] = {**(model.get(f"{key}_config") or {}), **TINY[model[f"{key}_id"]]}
+            if model[f"{key}_config"].get("transform") == "mdct":  # one latent channel per MDCT coefficient
+                model[f"{key}_config"].update(M=160, slices=[32, 32, 96])
     if "teacher_weights" in model:
         model["teacher_weights"] = None  # a fresh teacher: the step is what is tested
     args = config["data"]["init_args"]
