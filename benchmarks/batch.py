@@ -2,6 +2,7 @@
 
     python benchmarks/batch.py                      # ../shared/data/kodak, the shipped default model
     python benchmarks/batch.py --data DIR --threads 1
+    python benchmarks/batch.py --only-batched --batch-size 8   # only the batching figure (e.g. on a GPU)
 
 Runs ``omnicodec compress DIR OUT`` with ``--devices 1`` and with ``--devices 2 --strategy ddp`` (on
 two GPUs where there are two, else on the CPU with ``--threads`` threads per process), checks that
@@ -56,22 +57,31 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DIR, help="folder of images (default: Kodak)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process on the CPU (default 1)")
     parser.add_argument("--batch-size", type=int, default=8, help="images coded together in the batched run (default 8)")
+    parser.add_argument("--only-batched", action="store_true",
+                        help="only one process without and with --batch-size (prints no last line)")
     args = parser.parse_args()
     if not args.data.is_dir():
         sys.exit(f"{args.data} is not a folder of images")
     device = "cuda" if torch.cuda.is_available() and torch.cuda.device_count() >= 2 else "cpu"
     accelerator = "gpu" if device == "cuda" else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
-        one, _ = run(args.data, Path(tmp) / "one", accelerator, 1, args.threads)
-        two, _ = run(args.data, Path(tmp) / "two", accelerator, 2, args.threads)
-        same = tree(Path(tmp) / "one") == tree(Path(tmp) / "two")
-        print(f"files byte-identical between the runs: {same}")
+        tmp = Path(tmp)
+        if not args.only_batched:
+            one, _ = run(args.data, tmp / "one", accelerator, 1, args.threads)
+            two, _ = run(args.data, tmp / "two", accelerator, 2, args.threads)
+            print(f"files byte-identical between the runs: {tree(tmp / 'one') == tree(tmp / 'two')}")
         single = "gpu" if torch.cuda.is_available() else "cpu"
-        alone = one if single == accelerator else run(args.data, Path(tmp) / "alone", single, 1, args.threads)[0]
-        together, _ = run(args.data, Path(tmp) / "together", single, 1, args.threads, args.batch_size)
-        same = tree(Path(tmp) / ("one" if single == accelerator else "alone")) == tree(Path(tmp) / "together")
+        if args.only_batched or single != accelerator:
+            one_here = tmp / "alone"
+            alone, _ = run(args.data, one_here, single, 1, args.threads)
+        else:
+            one_here, alone = tmp / "one", one
+        together, _ = run(args.data, tmp / "together", single, 1, args.threads, args.batch_size)
+        same = tree(one_here) == tree(tmp / "together")
         print(f"batched on {single}: {alone:.3f} -> {together:.3f} images/s with --batch-size {args.batch_size} "
               f"(x{together / alone:.2f}); files byte-identical to one by one: {same}")
+    if args.only_batched:
+        return
     print(f"batch: images_s_1proc={one:.3f} images_s_2proc={two:.3f} speedup={two / one:.2f} device={device}")
 
 
