@@ -73,6 +73,7 @@ RETIRED = {
     "5aa0018164799a08": "image/hyperprior quality 3 (fixed-rate) of omnicodec 0.1.0",
     "c079003212ea3be4": "first variable-rate image/hyperprior (qualities 1-8) of omnicodec 0.1.0",
     "a18f83f49c9130db": "video/stem quality 4 (fixed-rate, N=48, M=64) of omnicodec 0.1.0",
+    "32c87539f1c5ad6c": "variable-rate image/hyperprior (qualities 1-8) of omnicodec 0.2.0",
 }
 
 
