@@ -249,12 +249,14 @@ def compress_images(
     overwrite: bool = False,
     max_memory: str | int | None = None,
 ) -> list[CompressResult]:
-    """Compress images of one size together: their transforms run as one batch (what a GPU is fast at),
-    their entropy coding one by one; each output is written atomically, as :func:`compress_file` writes it.
+    """Compress images of one size together: on a GPU their analysis transform runs as one batch (what a
+    GPU is fast at), their entropy coding one by one; each output is written atomically, as
+    :func:`compress_file` writes it.
 
-    On the CPU every file is byte-identical to :func:`compress_file`'s; a GPU may compute a batch with
-    other kernels, and a latent rounded the other way gives another, equally valid file. ``max_memory``
-    bounds the estimated peak of the whole batch. Images of different sizes are refused.
+    On the CPU every file is byte-identical to :func:`compress_file`'s (the transforms run image by
+    image there); a GPU computes the batch with other kernels, and a latent rounded the other way gives
+    another, equally valid file. ``max_memory`` bounds the estimated peak of the whole batch. Images of
+    different sizes are refused.
     """
     import torch
 
@@ -301,8 +303,8 @@ def decompress_images(
     overwrite: bool = False,
     max_memory: str | int | None = None,
 ) -> list[DecompressResult]:
-    """Decode image files written with one model together: images of one size and quality go through the
-    synthesis transform as one batch. Each output is written atomically and only once every file decoded;
+    """Decode image files written with one model together: on a GPU, images of one size and quality go
+    through the synthesis transform as one batch. Each output is written atomically and only once every file decoded;
     ``max_memory`` bounds the estimated peak of the whole batch."""
     from .coding.container import ContainerReader
     from .datasets.image_io import check_image_output

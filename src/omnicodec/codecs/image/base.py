@@ -136,20 +136,30 @@ class LatentImageCodec(VariableRate, Codec):
             raise CorruptFileError(f"file declares an invalid quality: {exc}") from None
         return _ImageDecoder(self, header, h, w, quality)
 
+    def _batched(self, net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, together: bool | None):
+        """``net`` over the items of ``x``: as one batch when ``together`` (default: on a GPU, where it pays),
+        else item by item, which gives each item exactly the floats it gets alone."""
+        if together is None:
+            together = x.device.type != "cpu"
+        if together or x.shape[0] == 1:
+            return net(x)
+        return torch.cat([net(x[i : i + 1]) for i in range(x.shape[0])])
+
     @torch.no_grad()
-    def compress_batch(self, x: torch.Tensor, quality: float | None = None) -> list[Bitstream]:
-        """One bitstream per image of ``x`` ([B, 3, H, W]): the transforms run on the whole batch, the
-        entropy coding image by image. Each bitstream is the one :meth:`compress` gives that image when
-        the transforms compute each image as they do alone (on the CPU they do; a GPU may choose other
-        kernels for a batch, and a rounding that lands elsewhere gives another valid file)."""
+    def compress_batch(self, x: torch.Tensor, quality: float | None = None, together: bool | None = None) -> list[Bitstream]:
+        """One bitstream per image of ``x`` ([B, 3, H, W]); the entropy coding runs image by image. On a GPU
+        (or with ``together=True``) the analysis transform runs on the whole batch: kernels chosen for a batch
+        may round a latent the other way, giving another valid file than :meth:`compress`. On the CPU it runs
+        image by image (a batch gains nothing there), so each bitstream is :meth:`compress`'s."""
         self.unit_encoder({}, quality)  # a bad quality fails before any work
         h, w = x.shape[-2:]
-        y = self.analysis(pad_to_multiple(x.to(self.device), STRIDE))
+        y = self._batched(self.analysis, pad_to_multiple(x.to(self.device), STRIDE), together)
         return [self._coded(y[i : i + 1], quality, h, w) for i in range(y.shape[0])]
 
     @torch.no_grad()
-    def decompress_batch(self, bitstreams: list[Bitstream]) -> list[torch.Tensor]:
-        """The images of ``bitstreams``; those of one size and quality go through the synthesis together."""
+    def decompress_batch(self, bitstreams: list[Bitstream], together: bool | None = None) -> list[torch.Tensor]:
+        """The images of ``bitstreams``; on a GPU (or with ``together=True``) those of one size and quality go
+        through the synthesis as one batch, on the CPU one by one (exactly :meth:`decompress`'s images)."""
         latents = []
         for bitstream in bitstreams:
             decoder = self.unit_decoder(bitstream.side_info)
@@ -162,7 +172,7 @@ class LatentImageCodec(VariableRate, Codec):
             groups.setdefault((tuple(y_hat.shape), quality, h, w), []).append(i)
         for (_, quality, h, w), members in groups.items():
             y_hat = torch.cat([latents[i][0] for i in members])
-            x_hat = crop(self.synthesis(self._unscaled(y_hat, quality)), h, w).clamp_(0, 1)
+            x_hat = crop(self._batched(self.synthesis, self._unscaled(y_hat, quality), together), h, w).clamp_(0, 1)
             for i, image in zip(members, x_hat.split(1)):
                 images[i] = image
         return images
