@@ -8,7 +8,8 @@ decoded from it, at each quality (default: every integer quality of the model's 
   its BD-rate (RGB-PSNR, pchip) against x264 (medium, zerolatency, ``-threads 1``) from
   ``results/video/x264.json``;
 - the same clips intra-only (the same weights at intra period 1) against the image model the
-  video model was made from (``converted_from``; every frame coded as a PNG image file): the gap
+  video model was made from (``converted_from``, rebuilt from the video weights once retired; every frame
+  coded as a PNG image file): the gap
   is the image model's BD-PSNR over the intra-only video curve at equal coded payload (the
   frames' and images' streams, without the per-file headers an image file pays once per frame);
   0 when intra frames are coded as images, positive when worse;
@@ -102,12 +103,27 @@ def intra_only_weights(entry_path: Path, tmp: Path) -> Path:
     return zoo.save_weights(codec, tmp, "intra-only", codec.default_quality, zoo.read_entry(entry_path)["dtype"])
 
 
-def image_weights(entry: dict) -> Path:
+def image_weights(entry: dict, tmp: Path) -> Path:
+    """The image model the video model was made from: the shipped one it names (``converted_from``), or,
+    once those weights are retired, the same model rebuilt from the video model's own frame transforms,
+    gains and intra codec (which are exactly that image model's)."""
     source = entry.get("converted_from", "")
     for e in zoo.shipped_entries():
         if e["codec_id"] == "image/hyperprior" and source and e["sha256"] == source:
             return Path(e["_path"])
-    raise SystemExit(f"{entry['_path']} names no shipped image model it was made from (converted_from)")
+    if not source:
+        raise SystemExit(f"{entry['_path']} names no image model it was made from (converted_from)")
+    from omnicodec.codecs import create_codec
+
+    video = zoo.load_file_entry(entry["_path"]).codec
+    config = video.config()
+    image = create_codec("image/hyperprior", {"N": config["N"], "M": config["M"], "levels": config["levels"],
+                                              "default_quality": config["default_quality"]})
+    state = {("latent." + k[len("intra."):] if k.startswith("intra.") else k): v
+             for k, v in video.state_dict().items() if not k.startswith("inter.")}
+    image.load_state_dict(state)
+    print(f"the image model it was made from ({source[:8]}…) is not shipped: rebuilt from the video model's frame codec")
+    return zoo.save_weights(image.eval().freeze(), tmp, "image-from-video", image.default_quality, entry["dtype"])
 
 
 def speed(codec, clip: list[np.ndarray], device: str) -> tuple[float, float]:
@@ -164,7 +180,7 @@ def main() -> None:
     main_rows, intra_rows, image_rows, saving, p_psnr, i_psnr = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        intra_path, image_path = intra_only_weights(path, tmp / "w"), image_weights(entry)
+        intra_path, image_path = intra_only_weights(path, tmp / "w"), image_weights(entry, tmp / "image")
         period = entry["config"]["intra_period"]
         for q in qualities:
             p_bits = i_bits = 0
