@@ -113,15 +113,7 @@ def image_weights(entry: dict, tmp: Path) -> Path:
             return Path(e["_path"])
     if not source:
         raise SystemExit(f"{entry['_path']} names no image model it was made from (converted_from)")
-    from omnicodec.codecs import create_codec
-
-    video = zoo.load_file_entry(entry["_path"]).codec
-    config = video.config()
-    image = create_codec("image/hyperprior", {"N": config["N"], "M": config["M"], "levels": config["levels"],
-                                              "default_quality": config["default_quality"]})
-    state = {("latent." + k[len("intra."):] if k.startswith("intra.") else k): v
-             for k, v in video.state_dict().items() if not k.startswith("inter.")}
-    image.load_state_dict(state)
+    image = zoo.load_file_entry(entry["_path"]).codec.to_image()
     print(f"the image model it was made from ({source[:8]}…) is not shipped: rebuilt from the video model's frame codec")
     return zoo.save_weights(image.eval().freeze(), tmp, "image-from-video", image.default_quality, entry["dtype"])
 

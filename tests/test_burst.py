@@ -272,13 +272,13 @@ def test_burst_run_on_cpu_gives_loadable_weights_and_eval_json(pack, tmp_path):
 def test_the_pack_takes_the_room_the_tree_leaves(tmp_path):
     """The shipped weights grow the repository: the default pack shrinks so that repository + pack + wheels
     stay under the limit, keeping room for wheels not downloaded yet."""
-    from omnicodec.train.burst import MIB, PACK_MIB, REPO, WHEELS_MIB, pack_room
-    from omnicodec.train.pack import tree_bytes
+    from omnicodec.train.burst import REPO
+    from omnicodec.train.pack import MIB, PACK_MIB, WHEELS_MIB, pack_room, tree_bytes
 
     repo = tree_bytes(REPO, []) / MIB
-    assert pack_room(repo + 20, tmp_path / "none") == pytest.approx(20 - WHEELS_MIB - 0.5)
+    assert pack_room(REPO, repo + 20, tmp_path / "none") == pytest.approx(20 - WHEELS_MIB - 0.5)
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     (wheels / "a-1.0-py3-none-any.whl").write_bytes(b"\0" * (2 * MIB))
-    assert pack_room(repo + 20, wheels) == pytest.approx(20 - 2 - 0.5)  # the wheels as they are
-    assert pack_room(repo + 200, wheels) == PACK_MIB
+    assert pack_room(REPO, repo + 20, wheels) == pytest.approx(20 - 2 - 0.5)  # the wheels as they are
+    assert pack_room(REPO, repo + 200, wheels) == PACK_MIB

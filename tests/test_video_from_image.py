@@ -61,6 +61,14 @@ def test_from_image_copies_everything_but_the_temporal_part(image_codec, video_c
         STEMVideoCodec.from_image(create_codec("image/feds-student", {}))
 
 
+def test_to_image_gives_back_the_image_model(image_codec, video_codec):
+    back = video_codec.to_image()
+    assert back.config() == image_codec.config()
+    image_state = image_codec.state_dict()
+    assert back.state_dict().keys() == image_state.keys()
+    assert all(torch.equal(v, image_state[k]) for k, v in back.state_dict().items())
+
+
 def test_variable_rate_clips_round_trip_and_rise_in_rate(video_codec):
     clip = torch.stack([smooth_images(1, 72, seed=5)[0, :, 2 * t : 2 * t + 64, :64] for t in range(3)])
     sizes = []

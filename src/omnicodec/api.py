@@ -258,8 +258,6 @@ def compress_images(
     another, equally valid file. ``max_memory`` bounds the estimated peak of the whole batch. Images of
     different sizes are refused.
     """
-    import torch
-
     from .media import driver
     from .media.image import open_image
 
@@ -284,8 +282,8 @@ def compress_images(
     headers = [driver.file_header(model.codec_id, loaded.quality, loaded.weights_sha256, info, {})
                for _, info, _, _ in opened]
     rate = loaded.quality if loaded.quality_range is not None else None
-    done = driver.encode_batch(model, torch.cat([pieces[0] for pieces, *_ in opened]), headers,
-                               [output for _, output in pairs], rate)
+    done = driver.encode_batch(model, [pieces[0] for pieces, *_ in opened], headers, [output for _, output in pairs],
+                               rate)
     seconds = (time.perf_counter() - start) / len(pairs)
     return [
         CompressResult(str(input), str(output), model.codec_id, d.side_info.get("quality", loaded.quality), d.size,

@@ -202,16 +202,10 @@ class _Compress:
         try:
             if taken_by:
                 raise InputError(f"{taken_by} writes the same output {output}; rename one of them")
-            if output.exists() or output.is_symlink():
-                verdict = _existing(coded_state(output, self.expected(media_of(source))), output, self.force)
-                if verdict == "skip":
-                    return FileResult(*pair, "skipped")
-                if verdict != "replace":
-                    return _failed(pair, verdict)
-            output.parent.mkdir(parents=True, exist_ok=True)
+            replace = _present(output, lambda: coded_state(output, self.expected(media_of(source))), self.force, pair)
+            return replace if isinstance(replace, FileResult) else None
         except (OmnicodecError, OSError) as exc:
             return _failed(pair, exc)
-        return None
 
     def expected(self, media: str) -> dict:
         """What the header of a file of this request names, per medium (the default codec differs)."""

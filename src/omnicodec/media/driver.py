@@ -105,13 +105,14 @@ def pack_coded(header: dict, streams: dict[str, bytes], side_info: dict) -> byte
     return container.pack(dict(header, side_info=side_info), streams)
 
 
-def encode_batch(codec, x: torch.Tensor, headers: list[dict], outputs: list, quality: float | None = None) -> list[Encoded]:
-    """Code the items stacked in ``x`` together (:meth:`~omnicodec.codecs.base.Codec.compress_batch`) and
-    write each to its output, atomically, with its header (as :func:`encode` takes it)."""
+def encode_batch(codec, items: list[torch.Tensor], headers: list[dict], outputs: list,
+                 quality: float | None = None) -> list[Encoded]:
+    """Code ``items`` of one size together (:meth:`~omnicodec.codecs.base.Codec.compress_batch`) and write
+    each to its output, atomically, with its header (as :func:`encode` takes it)."""
     from ..fileio import atomic_write_bytes
 
     with torch.no_grad():
-        coded = codec.compress_batch(x, quality)
+        coded = codec.compress_batch(torch.cat(items), quality)
     done = []
     for bitstream, header, output in zip(coded, headers, outputs, strict=True):
         data = pack_coded(header, bitstream.streams, bitstream.side_info)

@@ -93,20 +93,6 @@ DATA_MODULES = {
 }
 
 
-WHEELS_MIB = 6.0  # room kept for the wheels when they are not downloaded yet (they came to 3.2 MiB)
-PACK_MIB = 40.0  # the largest pack, the size the burst was planned with
-
-
-def pack_room(tree_mib: float, wheels: str | Path) -> float:
-    """MiB the pack may take so that repository + pack + wheels stay under ``tree_mib`` (the weights
-    the repository ships grow it), at most :data:`PACK_MIB`."""
-    from .pack import tree_bytes
-
-    wheels = Path(wheels)
-    reserve = 0.0 if wheels.is_dir() and any(wheels.glob("*.whl")) else WHEELS_MIB
-    return min(PACK_MIB, tree_mib - tree_bytes(REPO, [wheels]) / MIB - reserve - 0.5)
-
-
 def load_plan(path: str | None, split: str | None) -> list[PlanEntry]:
     """The plan of ``path`` (a JSON list of entries) or the default one; ``split`` ("0.5,0.2,0.3") resets the shares."""
     if path:
@@ -482,9 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         args, rest = parser.parse_args(argv), []
     try:
         if args.command == "pack":
-            from .pack import pack_data, tree_bytes
+            from .pack import pack_data, pack_room, tree_bytes
 
-            max_mib = args.max_mib if args.max_mib is not None else pack_room(args.tree_mib, args.wheels)
+            max_mib = args.max_mib if args.max_mib is not None else pack_room(REPO, args.tree_mib, args.wheels)
             print(f"pack: at most {max_mib:.1f} MiB")
             manifest = pack_data(args.data, args.out, max_mib, args.crop, force=args.force)
             total = tree_bytes(REPO, [args.out, args.wheels])

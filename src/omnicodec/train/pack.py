@@ -31,6 +31,8 @@ from ..constants import SPEECH_RATE
 from ..errors import InputError, OutputExistsError
 
 MIB = 1 << 20
+PACK_MIB = 40.0  # the largest pack, the size the burst was planned with
+WHEELS_MIB = 6.0  # room kept for the wheels when they are not downloaded yet (they came to 3.2 MiB)
 MANIFEST = "manifest.json"
 
 
@@ -54,6 +56,14 @@ def tree_bytes(repo: str | Path, extra: list[str | Path] = ()) -> int:
         if path.is_file() and not path.is_symlink():
             total += path.stat().st_size
     return total + sum(_size(Path(p)) for p in extra if Path(p).exists())
+
+
+def pack_room(repo: str | Path, tree_mib: float, wheels: str | Path) -> float:
+    """MiB the pack may take so that ``repo``'s travelling files + pack + wheels stay under ``tree_mib`` (the
+    weights the repository ships grow it), at most :data:`PACK_MIB`."""
+    wheels = Path(wheels)
+    reserve = 0.0 if wheels.is_dir() and any(wheels.glob("*.whl")) else WHEELS_MIB
+    return min(PACK_MIB, tree_mib - tree_bytes(repo, [wheels]) / MIB - reserve - 0.5)
 
 
 def _save_jpeg(array: np.ndarray, path: Path, quality: int) -> int:
@@ -91,7 +101,7 @@ def _write_flac(samples: np.ndarray, path: Path) -> int:
 def pack_data(
     data: str | Path,
     out: str | Path,
-    max_mib: float = 40.0,
+    max_mib: float = PACK_MIB,
     crop: int = 320,
     speech_mib: float = 4.0,
     video_mib: float = 5.0,

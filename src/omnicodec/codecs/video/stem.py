@@ -113,6 +113,18 @@ class STEMVideoCodec(VariableRate, Codec):
             )
         return video
 
+    def to_image(self) -> Codec:
+        """The ``image/hyperprior`` whose frame transforms, gains and intra codec these are (the inverse of
+        :meth:`from_image`; the temporal prior is left out)."""
+        from ..registry import create_codec
+
+        config = self.config()
+        image = create_codec("image/hyperprior", {"N": config["N"], "M": config["M"], "levels": config["levels"],
+                                                  "default_quality": config["default_quality"]})
+        image.load_state_dict({("latent." + k[len("intra."):] if k.startswith("intra.") else k): v
+                               for k, v in self.state_dict().items() if not k.startswith("inter.")})
+        return image
+
     @property
     def entropy_params(self) -> str | None:
         """The exact-parameter scheme of the frames' streams (None: floating point); file
