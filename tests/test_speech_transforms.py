@@ -98,7 +98,9 @@ def test_chunks_with_context_equal_one_pass_over_the_whole_signal(transform):
     with torch.no_grad():
         whole = model.g_a(x)
         chunked = torch.cat([model.analyse_chunk(x, s) for s in range(0, x.shape[-1], model.chunk_samples)], -1)
-        assert (whole - chunked)[..., edge:-edge].abs().max() < 1e-5
+        # float rounding relative to the latent's scale (the MDCT model's is ~32 per unit of signal; the
+        # kernels a CPU picks for different lengths round differently); missing context errs by the signal
+        assert (whole - chunked)[..., edge:-edge].abs().max() < 1e-5 * max(1.0, float(whole.abs().max()))
         parts = list(whole.split(n, dim=-1))
         synthesised = torch.cat([
             model.synthesise_chunk(parts[k - 1] if k else None, parts[k], parts[k + 1] if k + 1 < len(parts) else None)

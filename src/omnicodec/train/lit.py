@@ -70,7 +70,7 @@ class LitCodec(RDStep):
                 )
         elif self.variable_rate:
             raise ValueError(f"{codec_id} with levels is variable-rate: give lmbda_levels, one λ per level")
-        if self.variable_rate and self.distortion not in ("mse", "frame-mse"):
+        if self.variable_rate and self.distortion not in ("mse", "frame-mse", "stft-mel"):
             raise ValueError(f"variable-rate training weighs each sample by its own λ, which the {self.distortion} "
                              "distortion does not support yet; use mse")
 

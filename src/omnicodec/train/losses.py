@@ -64,30 +64,48 @@ def _stft_mag(x: torch.Tensor, n_fft: int) -> torch.Tensor:
     return spec.abs().clamp_min(1e-7)
 
 
-def multi_resolution_stft_loss(x_hat: torch.Tensor, x: torch.Tensor, sizes=(512, 1024, 2048)) -> torch.Tensor:
-    """Spectral convergence + log-magnitude L1, averaged over FFT sizes; inputs [B, T]."""
-    total = x.new_zeros(())
+def multi_resolution_stft_loss(
+    x_hat: torch.Tensor, x: torch.Tensor, sizes=(512, 1024, 2048), per_sample: bool = False
+) -> torch.Tensor:
+    """Spectral convergence + log-magnitude L1, averaged over FFT sizes; inputs [B, T]. ``per_sample``:
+    a ``[B]`` tensor, one value per signal (their mean is the default's scalar)."""
+    total = x.new_zeros(x.shape[0])
     for n in sizes:
         a, b = _stft_mag(x_hat, n), _stft_mag(x, n)
         sc = torch.linalg.norm(b - a, dim=(-2, -1)) / torch.linalg.norm(b, dim=(-2, -1)).clamp_min(1e-7)
-        total = total + sc.mean() + F.l1_loss(torch.log(a), torch.log(b))
-    return total / len(sizes)
+        total = total + sc + (torch.log(a) - torch.log(b)).abs().mean(dim=(-2, -1))
+    total = total / len(sizes)
+    return total if per_sample else total.mean()
 
 
-def mel_loss(x_hat: torch.Tensor, x: torch.Tensor, sample_rate: int = SPEECH_RATE, n_mels: int = 80) -> torch.Tensor:
+def mel_loss(
+    x_hat: torch.Tensor, x: torch.Tensor, sample_rate: int = SPEECH_RATE, n_mels: int = 80, per_sample: bool = False
+) -> torch.Tensor:
     import torchaudio
 
     mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=1024, hop_length=256, n_mels=n_mels).to(x.device)
-    return F.l1_loss(torch.log(mel(x_hat).clamp_min(1e-5)), torch.log(mel(x).clamp_min(1e-5)))
+    error = (torch.log(mel(x_hat).clamp_min(1e-5)) - torch.log(mel(x).clamp_min(1e-5))).abs()
+    return error.mean(dim=(-2, -1)) if per_sample else error.mean()
 
 
-def speech_rd_loss(out: CodecOutput, x: torch.Tensor, lmbda: float, sample_rate: int = SPEECH_RATE) -> dict[str, torch.Tensor]:
-    """``x``: [B, 1, T] waveforms in [-1, 1]."""
+def speech_rd_loss(
+    out: CodecOutput, x: torch.Tensor, lmbda: float | torch.Tensor, sample_rate: int = SPEECH_RATE
+) -> dict[str, torch.Tensor]:
+    """``x``: [B, 1, T] waveforms in [-1, 1]. ``lmbda``: one λ, or a ``[B]`` tensor with one λ per sample
+    (variable-rate training): the loss is then the mean over samples of ``kbit/s_i + λ_i·D_i``."""
     seconds = x.shape[0] * x.shape[-1] / sample_rate
     kbps = bits_from_likelihoods(out.likelihoods) / seconds / 1000
     a, b = out.x_hat.float().flatten(0, -2), x.flatten(0, -2)
-    distortion = multi_resolution_stft_loss(a, b) + mel_loss(a, b, sample_rate)
-    return {"loss": kbps + lmbda * distortion, "kbps": kbps, "distortion": distortion}
+    if isinstance(lmbda, torch.Tensor) and lmbda.dim() > 0:
+        sample = multi_resolution_stft_loss(a, b, per_sample=True) + mel_loss(a, b, sample_rate, per_sample=True)
+        bits = sum((-torch.log2(lik)).flatten(1).sum(1) for lik in out.likelihoods.values())
+        sample_kbps = bits / (x.shape[-1] / sample_rate) / 1000
+        distortion = sample.mean()
+        loss = (sample_kbps + lmbda.to(sample) * sample).mean()
+    else:
+        distortion = multi_resolution_stft_loss(a, b) + mel_loss(a, b, sample_rate)
+        loss = kbps + lmbda * distortion
+    return {"loss": loss, "kbps": kbps, "distortion": distortion}
 
 
 def video_rd_loss(out: CodecOutput, x: torch.Tensor, lmbda: float | torch.Tensor) -> dict[str, torch.Tensor]:

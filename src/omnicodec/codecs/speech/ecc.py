@@ -56,7 +56,9 @@ from ...layers import resampling_conv_nd
 from ...layers.gdn import GDN
 from ...layers.mdct import HopIMDCT, HopMDCT
 from ...layers.stft import HopISTFT, HopSTFT
+from ...layers.gain import GainUnits
 from ..base import CHANNELS, Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, unframe_streams
+from ..rate import LEVELS, QUALITIES, VariableRate
 from ..registry import register_codec
 
 HOP = 160  # samples per latent frame at 16 kHz
@@ -148,6 +150,13 @@ def mdct_transforms(c: list[int], M: int) -> tuple[nn.Module, nn.Module]:
 
 
 TRANSFORM_BUILDERS = {"waveform": waveform_transforms, "stft": stft_transforms, "mdct": mdct_transforms}
+LEVEL_SPAN = (0.25, 2.0)  # gains of the lowest and highest quality level at the start (MDCT: steps 1/8 ... 1/64)
+
+
+def level_scales(levels: int) -> list[float]:
+    """The gains a variable-rate model starts with: equal ratios from ``LEVEL_SPAN[0]`` to ``LEVEL_SPAN[1]``."""
+    lo, hi = (math.log(v) for v in LEVEL_SPAN)
+    return [math.exp(lo + (hi - lo) * i / (levels - 1)) for i in range(levels)]
 
 
 class TemporalSummary(TemporalPrior):
@@ -174,7 +183,7 @@ class TemporalSummary(TemporalPrior):
 
 
 @register_codec("speech/ecc")
-class ECC(Codec):
+class ECC(VariableRate, Codec):
     def __init__(
         self,
         channels: tuple[int, ...] = (16, 32, 64, 128),
@@ -185,6 +194,8 @@ class ECC(Codec):
         chunk_frames: int = 256,
         context_frames: int = 8,
         transform: str = "waveform",
+        levels: int = 0,
+        default_quality: float = 1.0,
     ) -> None:
         super().__init__()
         self.channels, self.M, self.N = [int(c) for c in channels], int(M), int(N)
@@ -198,6 +209,11 @@ class ECC(Codec):
             raise ValueError(f"transform {transform!r} is not one of {', '.join(TRANSFORMS)}")
         self.transform = transform
         self.g_a, self.g_s = TRANSFORM_BUILDERS[transform](self.channels, self.M)
+        self.levels, self.gains = int(levels), None
+        if self.levels:
+            self.gains = GainUnits(self.M, self.levels)
+            self.gains.set_level_scales(level_scales(self.levels))
+            self.default_quality = self._quality(min(float(default_quality), self.levels))
         h_a, h_s = hyper_transforms(self.M, self.N, 2 * self.M, dims=1, in_channels=2 * self.M)
         y_codec = ChannelwiseLatentCodec(self.slices, 3 * self.M, dims=1, lrp=True, hidden=2 * self.M)
         self.latent = HyperpriorLatentCodec(
@@ -207,14 +223,18 @@ class ECC(Codec):
     @classmethod
     def config_ranges(cls) -> dict:
         return {"channels": CHANNELS, "M": CHANNELS, "N": CHANNELS, "slices": CHANNELS,
-                "skip_threshold": (0.0, 1000.0), "chunk_frames": (4, 1 << 16), "context_frames": (0, 1024)}
+                "skip_threshold": (0.0, 1000.0), "chunk_frames": (4, 1 << 16), "context_frames": (0, 1024),
+                "levels": LEVELS, "default_quality": QUALITIES}
 
     def config(self) -> dict:
-        return {
+        config = {
             "channels": self.channels, "M": self.M, "N": self.N, "slices": self.slices,
             "skip_threshold": self.skip_threshold, "chunk_frames": self.chunk_frames,
             "context_frames": self.context_frames, "transform": self.transform,
         }
+        if self.levels:
+            config.update(levels=self.levels, default_quality=self.default_quality)
+        return config
 
     @property
     def chunk_samples(self) -> int:
@@ -223,30 +243,34 @@ class ECC(Codec):
     # --- one chunk with context -------------------------------------------------------------
 
     @torch.no_grad()
-    def analyse_chunk(self, audio: torch.Tensor, start: int) -> torch.Tensor:
-        """Latent of samples ``[start, start + chunk)`` of ``audio`` [B, 1, T], with context."""
+    def analyse_chunk(self, audio: torch.Tensor, start: int, quality: float | None = None) -> torch.Tensor:
+        """Latent of samples ``[start, start + chunk)`` of ``audio`` [B, 1, T], with context (scaled by
+        the gains of ``quality`` for a variable-rate codec)."""
         m = self.context_frames * HOP
         lo, hi = start - m, start + self.chunk_samples + m
         window = audio[..., max(lo, 0) : min(hi, audio.shape[-1])]
         window = F.pad(window, (max(-lo, 0), hi - lo - window.shape[-1] - max(-lo, 0)))
-        y = self.g_a(window)
+        y = self._scaled(self.g_a(window), quality)
         return y[..., self.context_frames : self.context_frames + self.chunk_frames]
 
     @torch.no_grad()
-    def synthesise_chunk(self, previous: torch.Tensor | None, current: torch.Tensor, following: torch.Tensor | None):
-        """Waveform of ``current`` latent frames, with context from its neighbours (zeros at the ends)."""
+    def synthesise_chunk(self, previous: torch.Tensor | None, current: torch.Tensor, following: torch.Tensor | None,
+                         quality: float | None = None):
+        """Waveform of ``current`` latent frames, with context from its neighbours (zeros at the ends);
+        the latents are rescaled by the inverse gains of ``quality`` for a variable-rate codec."""
         c = self.context_frames
         left = previous[..., -c:] if previous is not None and c else current.new_zeros(*current.shape[:-1], c)
         right = following[..., :c] if following is not None and c else current.new_zeros(*current.shape[:-1], c)
-        audio = self.g_s(torch.cat([left, current, right], dim=-1))
+        audio = self.g_s(self._unscaled(torch.cat([left, current, right], dim=-1), quality))
         return audio[..., c * HOP : c * HOP + current.shape[-1] * HOP]
 
     # --- training: a segment as two chunks ---------------------------------------------------
 
-    def forward(self, x: torch.Tensor) -> CodecOutput:
+    def forward(self, x: torch.Tensor, quality: torch.Tensor | float | None = None) -> CodecOutput:
         """``x``: [B, 1, T] with T a multiple of 160·4; coded as two halves (the second
-        conditioned on the first) and synthesised in one pass."""
-        y = self.g_a(x)
+        conditioned on the first) and synthesised in one pass. ``quality`` (variable-rate codecs): a
+        number, or a ``[B]`` tensor with one quality per sample."""
+        y = self._scaled(self.g_a(x), quality)
         half = (y.shape[-1] // 2) // 4 * 4 or y.shape[-1]
         parts, likelihoods, reference = [], {}, None
         for i, y_part in enumerate((y[..., :half], y[..., half:])):
@@ -258,7 +282,7 @@ class ECC(Codec):
             parts.append(y_hat)
             likelihoods.update({f"{k}{i}": v for k, v in lik.items()})
             reference = y_hat
-        return CodecOutput(self.g_s(torch.cat(parts, dim=-1)), likelihoods)
+        return CodecOutput(self.g_s(self._unscaled(torch.cat(parts, dim=-1), quality)), likelihoods)
 
     # --- coding ------------------------------------------------------------------------------
 
@@ -276,10 +300,12 @@ class ECC(Codec):
     # --- the streaming contract: one unit per chunk, then "end" with the number of samples ------
 
     def unit_encoder(self, media: dict | None = None, quality: float | None = None) -> UnitEncoder:
-        if quality is not None:
+        if quality is not None and self.gains is None:
             raise ValueError(f"{self.codec_id} has one fixed rate; it takes no quality")
         # τ of entropy skip: the decoder must skip exactly the same elements
         header = {"chunk_samples": self.chunk_samples, "skip_tau": self.skip_threshold}
+        if self.gains is not None:
+            header["quality"] = self._quality(quality)  # a bad quality fails before any work
         if self.latent.entropy_params is not None:  # one scheme for all chunks
             header["entropy_params"] = self.latent.entropy_params
         return _ChunkEncoder(self, header)
@@ -291,10 +317,14 @@ class ECC(Codec):
             tau = float(header.get("skip_tau", 0.0))
         except (TypeError, ValueError, OverflowError) as exc:
             raise CorruptFileError("the file's skip threshold is malformed") from exc
+        try:
+            quality = self._stream_quality(header)
+        except ValueError as exc:
+            raise CorruptFileError(f"the file declares an invalid quality: {exc}") from None
         chunk_info = {"skip_tau": tau}
         if "entropy_params" in header:
             chunk_info["entropy_params"] = header["entropy_params"]
-        return _ChunkDecoder(self, chunk_info)
+        return _ChunkDecoder(self, chunk_info, quality)
 
     def describe(self, x: torch.Tensor) -> dict:
         return {"samples": int(x.shape[-1])}
@@ -346,7 +376,7 @@ class _ChunkEncoder(UnitEncoder):
         b = min(self.next_start + chunk + margin, self.buffer_start + self.buffer.numel())
         if b > a:
             window[a - lo : b - lo] = self.buffer[a - self.buffer_start : b - self.buffer_start]
-        y = self.codec.analyse_chunk(window.view(1, 1, -1).to(self.codec.device), margin)
+        y = self.codec.analyse_chunk(window.view(1, 1, -1).to(self.codec.device), margin, self.header.get("quality"))
         bitstream, self.reference = self.codec.compress_chunk(y, self.reference)
         for key in ("y_symbols", "y_skipped"):
             self.stats[key] += bitstream.stats[key]
@@ -364,8 +394,8 @@ class _ChunkDecoder(UnitDecoder):
 
     kind = "audio chunk"
 
-    def __init__(self, codec: ECC, chunk_info: dict) -> None:
-        self.codec, self.chunk_info = codec, chunk_info
+    def __init__(self, codec: ECC, chunk_info: dict, quality: float | None = None) -> None:
+        self.codec, self.chunk_info, self.quality = codec, chunk_info, quality
         self.shapes = codec.stream_shapes()
         self.window: list[torch.Tensor] = []  # the latents of the last three chunks
         self.reference, self.total = None, None
@@ -389,7 +419,7 @@ class _ChunkDecoder(UnitDecoder):
         if len(self.window) < 2:
             return []
         previous = self.window[-3] if len(self.window) == 3 else None
-        return [self.codec.synthesise_chunk(previous, self.window[-2], self.window[-1])]
+        return [self.codec.synthesise_chunk(previous, self.window[-2], self.window[-1], self.quality)]
 
     def finish(self) -> list[torch.Tensor]:
         total, k, chunk = self.total, self.count, self.codec.chunk_samples
@@ -400,5 +430,5 @@ class _ChunkDecoder(UnitDecoder):
         if not self.window:
             return []
         previous = self.window[-2] if len(self.window) >= 2 else None
-        last = self.codec.synthesise_chunk(previous, self.window[-1], None)
+        last = self.codec.synthesise_chunk(previous, self.window[-1], None, self.quality)
         return [last[..., : max(total - (k - 1) * chunk, 0)]]
