@@ -53,10 +53,10 @@ from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, Tem
 from ...entropy_models.exact import ACT_BITS, ExactNetwork
 from ...errors import CorruptFileError
 from ...layers import resampling_conv_nd
+from ...layers.gain import GainUnits
 from ...layers.gdn import GDN
 from ...layers.mdct import HopIMDCT, HopMDCT
 from ...layers.stft import HopISTFT, HopSTFT
-from ...layers.gain import GainUnits
 from ..base import CHANNELS, Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, unframe_streams
 from ..rate import LEVELS, QUALITIES, VariableRate
 from ..registry import register_codec
