@@ -20,8 +20,14 @@ channel per coefficient: the analysis scales each coefficient by a learned gain,
 learned norm of its frame's coefficients (GDN: a step size that follows the spectral envelope) and
 adds a small learned correction (kernel-3 convolutions whose last layer starts at zero); the
 synthesis mirrors it (IGDN) and overlap-adds. At the first step this is already a transform coder with a uniform quantizer of
-step 1/32 per coefficient, so training starts from a working codec and mostly teaches the entropy
+step 1/32 per coefficient (latent residual prediction starts at zero too: random corrections would add
+noise of up to half a step), so training starts from a working codec and mostly teaches the entropy
 model and the gains (the noise shaping).
+
+Variable rate (``levels`` > 0): gain units (:mod:`~omnicodec.layers.gain`) scale the latent per quality
+before the entropy model and rescale it before synthesis; they start as a ladder of equal ratios from
+1/4 to 2 (``LEVEL_SPAN``: with the MDCT transform, steps of 1/8 to 1/64), and the quality a file was
+coded at travels in its header.
 
 Entropy model, all from the shared components, on 1-D latents:
 - hyperprior side information (factorized ``z`` at 25 frames/s);
@@ -216,6 +222,11 @@ class ECC(VariableRate, Codec):
             self.default_quality = self._quality(min(float(default_quality), self.levels))
         h_a, h_s = hyper_transforms(self.M, self.N, 2 * self.M, dims=1, in_channels=2 * self.M)
         y_codec = ChannelwiseLatentCodec(self.slices, 3 * self.M, dims=1, lrp=True, hidden=2 * self.M)
+        if transform == "mdct":  # a plain transform coder at the start: LRP adds nothing until it learns to help
+            for net in y_codec.lrp:
+                last = [m for m in net.modules() if isinstance(m, nn.Conv1d)][-1]
+                nn.init.zeros_(last.weight)
+                nn.init.zeros_(last.bias)
         self.latent = HyperpriorLatentCodec(
             h_a, h_s, self.N, y_codec, skip_threshold=self.skip_threshold, temporal_prior=TemporalSummary(self.M, self.M)
         )
