@@ -237,3 +237,27 @@ def test_configs_leave_the_schedule_to_max_steps():
     for path in CONFIGS.glob("*/*.yaml"):
         config = yaml.safe_load(path.read_text())
         assert "total_steps" not in config["model"]["init_args"], path
+
+
+@pytest.mark.parametrize("native, given, expected", [
+    (False, None, "32-true"),  # emulated bfloat16: float32 instead, said once
+    (True, None, "bf16-mixed"),  # native: the config's precision
+    (False, "bf16-mixed", "bf16-mixed"),  # chosen on the command line: kept
+])
+def test_bf16_configs_train_in_float32_where_the_cpu_would_emulate_it(tmp_path, image_dir, monkeypatch, capsys,
+                                                                       native, given, expected):
+    import yaml
+
+    from omnicodec.train import cli
+
+    args = train_args(tmp_path / "run", image_dir, 1)
+    config = Path(args[2])
+    data = yaml.safe_load(config.read_text())
+    data["trainer"]["precision"] = "bf16-mixed"
+    config.write_text(yaml.safe_dump(data))
+    monkeypatch.setattr(cli, "native_bf16", lambda: native)
+    used = []
+    monkeypatch.setattr(cli.L.Trainer, "fit", lambda trainer, *a, **k: used.append(str(trainer.precision)))
+    cli.main(args[1:] + (["--trainer.precision", given] if given else []))
+    assert used == [expected]
+    assert ("no native bfloat16" in capsys.readouterr().out) == (expected != "bf16-mixed")

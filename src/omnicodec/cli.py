@@ -132,15 +132,24 @@ def _cmd_list(args: argparse.Namespace) -> None:
     for e in entries:
         measured, name, levels = "not measured", "", []
         for dataset, m in e.get("measured", {}).items():  # the first complete measurement
-            if isinstance(m, dict) and "bpp" in m and "psnr_rgb" in m:
-                name = "Kodak" if dataset == "kodak" else dataset
-                measured, levels = f"{name} {m['bpp']:.3f} bpp / {m['psnr_rgb']:.2f} dB", m.get("levels", [])
+            if isinstance(m, dict) and _point(m) is not None:
+                name = {"kodak": "Kodak", "vctk": "VCTK"}.get(dataset, dataset)
+                measured, levels = f"{name} {_point(m)}", m.get("levels", [])
                 break
         default = " (default)" if e.get("default") else ""
         label = f"q{zoo.quality_label(e)}" + (f", default q{e['quality']:g}" if e.get("quality_range") else "")
         print(f"  {e['codec_id']} {label}{default}: {e['parameters']:,} parameters, {measured}, sha256 {e['sha256'][:16]}")
         for level in levels:  # a variable-rate entry: its measured curve, level by level
-            print(f"      q{level['quality']:g}: {name} {level['bpp']:.3f} bpp / {level['psnr_rgb']:.2f} dB")
+            print(f"      q{level['quality']:g}: {name} {_point(level)}")
+
+
+def _point(m: dict) -> str | None:
+    """One measured point as text: bpp / PSNR for images and video, kbit/s / PESQ-WB / STOI for speech."""
+    if "bpp" in m and "psnr_rgb" in m:
+        return f"{m['bpp']:.3f} bpp / {m['psnr_rgb']:.2f} dB"
+    if "kbps" in m and "pesq_wb" in m and "stoi" in m:
+        return f"{m['kbps']:.2f} kbit/s / PESQ-WB {m['pesq_wb']:.2f} / STOI {m['stoi']:.3f}"
+    return None
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
