@@ -13,10 +13,11 @@
   so memory must not grow with its length; the figure includes the Python interpreter and torch).
 
 Uses the shipped ``speech/ecc`` weights, or exported ones given with ``--weights`` (the first is
-the default quality). ``speech/ecc`` ships none yet: without ``--weights`` the script says so,
-measures speed and memory with the default config untrained and prints ``nan`` for quality.
+the default quality). A variable-rate model is measured at every level (or ``--qualities``), and its
+default quality gives the summary's figures. Without weights (none shipped, none given) the script
+says so, measures speed and memory with the default config untrained and prints ``nan`` for quality.
 
-    python benchmarks/speech.py [--weights W.json ...] [--files N] [--seconds 60]
+    python benchmarks/speech.py [--weights W.json ...] [--qualities 1 2 ...] [--files N] [--seconds 60]
 
 The last line reads exactly ``speech: kbps=<x> pesq_wb=<x> stoi=<x> visqol=<x>
 bdrate_pesq_vs_opus_pct=<x> encode_rtf=<x> decode_rtf=<x> peak_mb_10min=<x>``.
@@ -79,8 +80,8 @@ def child(op: str, src: Path, dst: Path, weights: str | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def quality(files: list[Path], weights: str | None, tmp: Path) -> dict[str, float]:
-    """Mean kbit/s, PESQ-WB, STOI and ViSQOL of one model over ``files``, from real files."""
+def quality(files: list[Path], weights: str | None, tmp: Path, level: float | None = None) -> dict[str, float]:
+    """Mean kbit/s, PESQ-WB, STOI and ViSQOL of one model (at quality ``level``) over ``files``, from real files."""
     from omnicodec import compress_file, decompress_file
     from omnicodec.datasets.audio import load_mono
     from omnicodec.eval.metrics import speech_quality
@@ -90,7 +91,7 @@ def quality(files: list[Path], weights: str | None, tmp: Path) -> dict[str, floa
         reference = load_mono(f)
         sf.write(tmp / "in.wav", reference, 16000, subtype="FLOAT")
         result = compress_file(tmp / "in.wav", tmp / "q.omc", None if weights else "speech/ecc", weights=weights,
-                               overwrite=True)
+                               quality=level, overwrite=True)
         decompress_file(tmp / "q.omc", tmp / "q.wav", weights=weights, overwrite=True)
         decoded, _ = sf.read(tmp / "q.wav", dtype="float32")
         rows.append({"kbps": result.kbps, **speech_quality(reference, decoded)})
@@ -133,9 +134,37 @@ def pesq_saving(points: list[dict], opus: dict[str, list[float]]) -> tuple[float
     return 100 * (points[0]["kbps"] / opus_rate - 1), f"one point: Opus needs {opus_rate:.2f} kbit/s for that PESQ-WB"
 
 
+def _entry(weights: str | None) -> dict:
+    from omnicodec import zoo
+
+    return zoo.read_entry(weights) if weights else zoo.find_entry("speech/ecc")
+
+
+def default_quality(weights: str | None) -> float | None:
+    """The quality a model codes at by default (``None`` for a fixed-rate one)."""
+    entry = _entry(weights)
+    return float(entry["quality"]) if entry.get("quality_range") else None
+
+
+def measured_points(models: list[str | None], qualities: list[float] | None) -> list[tuple[str | None, float | None]]:
+    """``(weights, quality)`` per point: every requested quality (default: each level) of a variable-rate
+    model, the one rate of a fixed-rate one."""
+    runs = []
+    for w in models:
+        span = _entry(w).get("quality_range")
+        if not span:
+            runs.append((w, None))
+            continue
+        levels = qualities or [float(q) for q in range(int(span[0]), int(span[1]) + 1)]
+        runs += [(w, float(q)) for q in levels if span[0] <= q <= span[1]]
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", nargs="*", default=[], help="exported speech/ecc weights; the first is the default")
+    parser.add_argument("--qualities", nargs="*", type=float,
+                        help="qualities of a variable-rate model to measure (default: its integer levels)")
     parser.add_argument("--files", type=int, help="only the first N VCTK recordings (default: all)")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--long-minutes", type=float, default=10.0)
@@ -165,14 +194,19 @@ def main() -> None:
             if not files:
                 print(f"no recordings in {VCTK}: rate and quality are not measured")
             else:
-                points = [quality(files, w, tmp) for w in models]
-                for w, p in zip(models, points):
-                    print(f"{w or 'shipped'}: {p['kbps']:.2f} kbit/s, PESQ-WB {p['pesq-wb']:.3f}, STOI {p['stoi']:.3f}, "
-                          f"ViSQOL {p['visqol']:.3f} on {len(files)} VCTK recordings")
+                runs = measured_points(models, args.qualities)
+                points = []
+                for w, level in runs:
+                    p = quality(files, w, tmp, level)
+                    points.append(p)
+                    at = f" quality {level:g}" if level is not None else ""
+                    print(f"{w or 'shipped'}{at}: {p['kbps']:.2f} kbit/s, PESQ-WB {p['pesq-wb']:.3f}, "
+                          f"STOI {p['stoi']:.3f}, ViSQOL {p['visqol']:.3f} on {len(files)} VCTK recordings", flush=True)
                 opus, opus_source = opus_curve(files)
                 saving, how = pesq_saving(points, opus)
                 print(f"against {opus_source}: {saving:+.1f} % rate at equal PESQ-WB ({how})")
-                kbps, pesq, stoi, vq = (points[0][k] for k in ("kbps", "pesq-wb", "stoi", "visqol"))
+                default = next((i for i, (_, level) in enumerate(runs) if level == default_quality(models[0])), 0)
+                kbps, pesq, stoi, vq = (points[default][k] for k in ("kbps", "pesq-wb", "stoi", "visqol"))
 
         audio = recording(args.seconds)
         sf.write(tmp / "a.wav", audio, 16000)
