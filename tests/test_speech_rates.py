@@ -141,3 +141,24 @@ def test_training_with_frozen_transforms_and_gains_moves_only_the_entropy_model(
     opt.step()
     moved = {n for n, p in lit.codec.named_parameters() if not torch.equal(p, before[n])}
     assert moved and all(n.startswith("latent.") for n in moved)
+
+
+def test_a_checkerboard_in_time_codes_through_a_file_and_its_weights(tmp_path):
+    """``spatial: checkerboard``: even latent frames first, odd ones from their decoded neighbours."""
+    from omnicodec.zoo import load_file_entry, save_weights
+
+    torch.manual_seed(0)
+    codec = create_codec("speech/ecc", {**VR, "spatial": "checkerboard"}).eval().freeze()
+    weights = save_weights(codec, tmp_path, "ecc-cb", quality=2, extra={"lambda_levels": LAMBDAS})
+    loaded = load_file_entry(weights).codec
+    assert loaded.config()["spatial"] == "checkerboard" and loaded.latent.exact_parameters
+    x = voices(1, 1.3, seed=9)
+    sf.write(tmp_path / "in.wav", x.view(-1).numpy(), 16000, subtype="FLOAT")
+    compress_file(tmp_path / "in.wav", tmp_path / "a.omc", weights=weights, quality=2.5)
+    decompress_file(tmp_path / "a.omc", tmp_path / "a.wav", weights=weights)
+    decoded, _ = sf.read(tmp_path / "a.wav", dtype="float32")
+    expected = loaded.decompress(loaded.compress(x, quality=2.5)).view(-1).numpy()
+    assert np.abs(decoded - expected).max() <= 2 / 32768
+    assert _snr(x, torch.from_numpy(decoded)) > 10
+    with pytest.raises(ValueError, match="spatial 'diagonal'"):
+        create_codec("speech/ecc", {**VR, "spatial": "diagonal"})

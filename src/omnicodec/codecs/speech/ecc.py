@@ -32,7 +32,8 @@ coded at travels in its header.
 Entropy model, all from the shared components, on 1-D latents:
 - hyperprior side information (factorized ``z`` at 25 frames/s);
 - a channel-wise context over uneven latent slices (8, 8, 16, 32 for M=64) with latent
-  residual prediction;
+  residual prediction; with ``spatial="checkerboard"`` each slice is coded in two passes in time,
+  the even latent frames first and the odd ones with a context from their decoded neighbours;
 - a lightweight causal temporal model: audio is coded in chunks (2.56 s by default) and each
   chunk is conditioned on the previous decoded chunk's latent (the hyper-encoder sees it,
   and a small network summarises it into side features); the first chunk has none;
@@ -70,6 +71,7 @@ from ..registry import register_codec
 HOP = 160  # samples per latent frame at 16 kHz
 STRIDES = (4, 4, 2, 5)  # the largest strides first: the full-rate stage is the costliest
 TRANSFORMS = ("waveform", "stft", "mdct")
+SPATIAL = ("none", "checkerboard")  # within a slice: one pass, or even frames first and odd ones from them
 
 
 class ResidualUnit(nn.Module):
@@ -202,6 +204,7 @@ class ECC(VariableRate, Codec):
         transform: str = "waveform",
         levels: int = 0,
         default_quality: float = 1.0,
+        spatial: str = "none",
     ) -> None:
         super().__init__()
         self.channels, self.M, self.N = [int(c) for c in channels], int(M), int(N)
@@ -221,7 +224,10 @@ class ECC(VariableRate, Codec):
             self.gains.set_level_scales(level_scales(self.levels))
             self.default_quality = self._quality(min(float(default_quality), self.levels))
         h_a, h_s = hyper_transforms(self.M, self.N, 2 * self.M, dims=1, in_channels=2 * self.M)
-        y_codec = ChannelwiseLatentCodec(self.slices, 3 * self.M, dims=1, lrp=True, hidden=2 * self.M)
+        if spatial not in SPATIAL:
+            raise ValueError(f"spatial {spatial!r} is not one of {', '.join(SPATIAL)}")
+        self.spatial = spatial
+        y_codec = ChannelwiseLatentCodec(self.slices, 3 * self.M, dims=1, spatial=spatial, lrp=True, hidden=2 * self.M)
         if transform == "mdct":  # a plain transform coder at the start: LRP adds nothing until it learns to help
             for net in y_codec.lrp:
                 last = [m for m in net.modules() if isinstance(m, nn.Conv1d)][-1]
@@ -245,6 +251,8 @@ class ECC(VariableRate, Codec):
         }
         if self.levels:
             config.update(levels=self.levels, default_quality=self.default_quality)
+        if self.spatial != "none":
+            config["spatial"] = self.spatial
         return config
 
     @property
