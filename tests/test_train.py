@@ -261,3 +261,16 @@ def test_bf16_configs_train_in_float32_where_the_cpu_would_emulate_it(tmp_path, 
     cli.main(args[1:] + (["--trainer.precision", given] if given else []))
     assert used == [expected]
     assert ("no native bfloat16" in capsys.readouterr().out) == (expected != "bf16-mixed")
+
+
+def test_native_bf16_reads_the_cpu_flags(tmp_path):
+    from omnicodec.train.cli import native_bf16
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n")
+    assert not native_bf16(str(info))
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert native_bf16(str(info))
+    info.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")  # Arm
+    assert native_bf16(str(info))
+    assert native_bf16(str(tmp_path / "absent"))  # unknown: the config's precision stands

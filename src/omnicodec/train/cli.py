@@ -110,12 +110,19 @@ def _missing_roots(dirs: list[Path]) -> list[Path]:
     return roots
 
 
-def native_bf16() -> bool:
-    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX), as oneDNN reports it."""
+BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 (AVX-512 BF16, AMX) and Arm (FEAT_BF16) in /proc/cpuinfo
+
+
+def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU computes in bfloat16 natively, from the flags the kernel lists; where they
+    cannot be read (not Linux), assume it does and keep the config's precision."""
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN: assume emulation
-        return False
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return True
+    flags = {f for line in text.splitlines() if line.split(":")[0].strip() in ("flags", "Features")
+             for f in line.split(":", 1)[-1].split()}
+    return bool(flags & BF16_FLAGS)
 
 
 def _emulated_bf16(trainer: L.Trainer, args: list[str]) -> bool:
