@@ -272,3 +272,20 @@ def test_eval_weights_and_shipped_weights_errors(tmp_path, tiny_weights):
     assert code == 2 and "holds image/hyperprior weights, not image/s2lic" in err
     code, _, err = run_cli("eval", "jpeg", IMAGES, "--weights", tiny_weights, "-o", tmp_path / "r", "--quiet")
     assert code == 2 and "learned codecs only" in err
+
+
+def test_an_anchor_of_one_point_is_drawn_as_a_marker(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from omnicodec.eval.plot import plot_rd
+    from omnicodec.eval.results import RDResults
+
+    calls = []
+    original = matplotlib.axes.Axes.plot
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot",
+                        lambda self, *a, **k: calls.append((k["label"], a[2])) or original(self, *a, **k))
+    ecc = RDResults("ecc", "", {"kbps": [7.0, 12.0], "pesq-wb": [2.3, 3.0]})
+    opus = RDResults("opus", "", {"kbps": [6.5, 8.3], "pesq-wb": [2.4, 3.15]})
+    codec2 = RDResults("codec2", "", {"kbps": [3.2], "pesq-wb": [1.64]})
+    assert plot_rd([ecc], tmp_path / "rd.png", "pesq-wb", "kbps", "speech", [opus, codec2]).exists()
+    assert calls == [("opus", "--"), ("codec2", "s"), ("ecc", "-o")]

@@ -36,7 +36,9 @@ def plot_rd(
             if max_rate is not None:
                 q = [v for v, x in zip(q, r) if x <= max_rate]
                 r = [x for x in r if x <= max_rate]
-            ax.plot(r, q, style, label=c.name, markersize=3, linewidth=1.2 if style == "--" else 1.6)
+            single = len(r) == 1  # one operating point (e.g. Codec2 at its one rate): a marker, not a line
+            look = ("s" if style == "--" else "o") if single else style
+            ax.plot(r, q, look, label=c.name, markersize=5 if single else 3, linewidth=1.2 if style == "--" else 1.6)
     ax.set_xlabel("bits per pixel" if rate == "bpp" else rate)
     ax.set_ylabel(LABELS.get(metric, metric))
     ax.grid(True, alpha=0.3)
