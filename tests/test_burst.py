@@ -282,3 +282,22 @@ def test_the_pack_takes_the_room_the_tree_leaves(tmp_path):
     (wheels / "a-1.0-py3-none-any.whl").write_bytes(b"\0" * (2 * MIB))
     assert pack_room(REPO, repo + 20, wheels) == pytest.approx(20 - 2 - 0.5)  # the wheels as they are
     assert pack_room(REPO, repo + 200, wheels) == PACK_MIB
+
+
+def test_a_smaller_pack_keeps_every_second_test_image_and_less_speech_and_video(shared_data, tmp_path):
+    import shutil
+
+    from omnicodec.train.pack import PACK_MIB, pack_data, pack_shares
+
+    assert pack_shares(PACK_MIB) == {"eval_images": None, "speech_mib": 4.0, "video_mib": 5.0}
+    small = pack_shares(18.0)
+    assert small["eval_images"] == 12 and small["speech_mib"] < 4.0 and small["video_mib"] < 5.0
+    data = tmp_path / "data"
+    shutil.copytree(shared_data, data)
+    for k in range(2, 7):
+        shutil.copyfile(data / "kodak" / "kodim01.png", data / "kodak" / f"kodim{k:02d}.png")
+    manifest = pack_data(data, tmp_path / "pack", max_mib=0.8, crop=64, speech_mib=0.02, video_mib=0.05,
+                         eval_images=3, progress=lambda m: None)
+    assert manifest["contents"]["eval/kodak"]["files"] == 3
+    assert sorted(p.name for p in (tmp_path / "pack" / "eval" / "kodak").iterdir()) == [
+        "kodim01.png", "kodim03.png", "kodim05.png"]

@@ -468,11 +468,11 @@ def main(argv: list[str] | None = None) -> int:
         args, rest = parser.parse_args(argv), []
     try:
         if args.command == "pack":
-            from .pack import pack_data, pack_room, tree_bytes
+            from .pack import pack_data, pack_room, pack_shares, tree_bytes
 
             max_mib = args.max_mib if args.max_mib is not None else pack_room(REPO, args.tree_mib, args.wheels)
             print(f"pack: at most {max_mib:.1f} MiB")
-            manifest = pack_data(args.data, args.out, max_mib, args.crop, force=args.force)
+            manifest = pack_data(args.data, args.out, max_mib, args.crop, force=args.force, **pack_shares(max_mib))
             total = tree_bytes(REPO, [args.out, args.wheels])
             print(f"pack: {args.out} {manifest['bytes'] / MIB:.1f} MiB; the tree that travels "
                   f"(repository + pack + wheels): {total / MIB:.1f} MiB of at most {args.tree_mib:g}")

@@ -98,6 +98,16 @@ def _write_flac(samples: np.ndarray, path: Path) -> int:
     return path.stat().st_size
 
 
+def pack_shares(max_mib: float) -> dict:
+    """What a pack of ``max_mib`` holds besides the training crops: the whole Kodak set (15 MiB), 4 MiB of
+    training speech and 5 MiB of training video in a full pack; in a smaller one (the shipped weights
+    leave the travelling tree less room) every second Kodak image and half the speech and video, so
+    the image model still gets room for its crops."""
+    if max_mib >= 0.9 * PACK_MIB:
+        return {"eval_images": None, "speech_mib": 4.0, "video_mib": 5.0}
+    return {"eval_images": 12, "speech_mib": 2.0, "video_mib": 2.5}
+
+
 def pack_data(
     data: str | Path,
     out: str | Path,
@@ -107,11 +117,13 @@ def pack_data(
     video_mib: float = 5.0,
     eval_speech: int = 8,
     eval_video_frames: int = 30,
+    eval_images: int | None = None,
     seed: int = 0,
     force: bool = False,
     progress=print,
 ) -> dict:
-    """Pack ``data`` (a folder laid out like ``../shared/data``) into ``out``; returns the manifest."""
+    """Pack ``data`` (a folder laid out like ``../shared/data``) into ``out``; returns the manifest.
+    ``eval_images``: that many Kodak test images, evenly spread over the set (``None``: all)."""
     from ..datasets.audio import load_mono
     from ..datasets.folders import image_folder, speech_folder, video_sequences
     from ..datasets.video_io import read_sequence
@@ -141,6 +153,8 @@ def pack_data(
         counts: dict[str, dict] = {}
 
         kodak = image_folder(sources["kodak"])
+        if eval_images is not None and eval_images < len(kodak):
+            kodak = [kodak[i * len(kodak) // eval_images] for i in range(eval_images)]
         (tmp / "eval" / "kodak").mkdir(parents=True)
         for p in kodak:
             shutil.copyfile(p, tmp / "eval" / "kodak" / p.name)
