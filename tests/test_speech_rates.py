@@ -186,3 +186,15 @@ def test_the_shipped_speech_model_codes_a_recording_out_of_the_box(tmp_path):
         assert snr > (12 if q == "1" else 28)  # measured: 15.5 and 31.6 dB
     assert sizes[0] < sizes[1]
     assert main(["compress", str(FIXTURE), str(tmp_path / "default.omc")]) == 0
+
+
+def test_evaluate_weights_measures_each_quality_of_a_variable_rate_speech_model(tmp_path, weights):
+    from omnicodec.eval.weights import evaluate_weights
+
+    folder = tmp_path / "vctk"
+    folder.mkdir()
+    sf.write(folder / "a.wav", voices(1, 1.3, seed=11).view(-1).numpy(), 16000, subtype="FLOAT")
+    results = evaluate_weights(weights, folder, speech_metrics=False).results
+    assert results["quality"] == [1.0, 3.0]  # the ends of the range (the burst's before/after check)
+    assert results["kbps"][0] < results["kbps"][1] and results["snr"][0] < results["snr"][1]
+    assert evaluate_weights(weights, folder, speech_metrics=False, qualities=[2.5]).results["quality"] == [2.5]

@@ -38,7 +38,7 @@ def _image_rows(weights: Path, items: list[Path], device: str, quality: float | 
     return rows
 
 
-def _speech_rows(weights: Path, items: list[Path], device: str, metrics: bool) -> list[dict]:
+def _speech_rows(weights: Path, items: list[Path], device: str, quality: float | None, metrics: bool) -> list[dict]:
     import soundfile as sf
 
     from ..api import compress_file, decompress_file
@@ -49,7 +49,7 @@ def _speech_rows(weights: Path, items: list[Path], device: str, metrics: bool) -
             reference = load_mono(path)
             source = Path(tmp) / "in.wav"
             sf.write(source, reference, SPEECH_RATE, subtype="FLOAT")
-            result = compress_file(source, Path(tmp) / "s.omc", weights=weights, force=True, device=device)
+            result = compress_file(source, Path(tmp) / "s.omc", weights=weights, force=True, device=device, quality=quality)
             decompress_file(Path(tmp) / "s.omc", Path(tmp) / "out.wav", weights=weights, force=True, device=device)
             decoded, _ = sf.read(Path(tmp) / "out.wav", dtype="float32")
             decoded = np.pad(decoded[: reference.size], (0, max(reference.size - decoded.size, 0)))
@@ -105,7 +105,7 @@ def evaluate_weights(
         if media == "image":
             rows = _image_rows(weights, image_folder(dataset)[:limit], device, quality)
         elif media == "speech":
-            rows = _speech_rows(weights, speech_folder(dataset)[:limit], device, speech_metrics)
+            rows = _speech_rows(weights, speech_folder(dataset)[:limit], device, quality, speech_metrics)
         elif media == "video":
             rows = _video_rows(weights, video_sequences(dataset)[:limit], device, quality)
         else:
