@@ -274,3 +274,13 @@ def test_native_bf16_reads_the_cpu_flags(tmp_path):
     info.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")  # Arm
     assert native_bf16(str(info))
     assert native_bf16(str(tmp_path / "absent"))  # unknown: the config's precision stands
+
+
+def test_the_last_checkpoint_holds_the_step_training_ended_on(tmp_path, image_dir):
+    run = tmp_path / "run"
+    done = run_cli(train_args(run, image_dir, 5, 2))  # checkpoints every 2 steps: 2 and 4, then the end
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert codec_state(run / "checkpoints" / "last.ckpt")[1]["global_step"] == 5
+    resumed = run_cli(train_args(run, image_dir, 7, 2, f"--resume={run / 'checkpoints' / 'last.ckpt'}"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert codec_state(run / "checkpoints" / "last.ckpt")[1]["global_step"] == 7

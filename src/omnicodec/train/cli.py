@@ -134,6 +134,15 @@ def _emulated_bf16(trainer: L.Trainer, args: list[str]) -> bool:
             and not native_bf16())
 
 
+def _save_final(trainer: L.Trainer) -> None:
+    """Write ``last.ckpt`` of every checkpoint callback that keeps one at the step training ended on:
+    Lightning saves only every N steps, so a run whose ``max_steps`` is not a multiple of N would
+    otherwise keep the last interval's weights and lose the steps after it."""
+    for cb in trainer.checkpoint_callbacks:
+        if getattr(cb, "save_last", False) and getattr(cb, "dirpath", None) and trainer.global_step > 0:
+            trainer.save_checkpoint(Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}")
+
+
 def _build(args: list[str]) -> OmnicodecCLI:
     with warnings.catch_warnings():
         # we pass our own argv on purpose (the program's argv starts with "train")
@@ -173,6 +182,7 @@ def main(args: list[str] | None = None) -> None:
                 print(f"omnicodec: {init} did not provide {len(missing)} tensors; they start as initialised: "
                       + ", ".join(missing[:8]) + (" …" if len(missing) > 8 else ""), flush=True)
         cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume)
+        _save_final(cli.trainer)
     except BaseException:
         if cli.trainer.global_step == 0:  # nothing trained: leave nothing behind
             for root in created:
