@@ -205,7 +205,8 @@ def main() -> None:
                 opus, opus_source = opus_curve(files)
                 saving, how = pesq_saving(points, opus)
                 print(f"against {opus_source}: {saving:+.1f} % rate at equal PESQ-WB ({how})")
-                default = next((i for i, (_, level) in enumerate(runs) if level == default_quality(models[0])), 0)
+                chosen = default_quality(models[0])
+                default = next((i for i, (_, level) in enumerate(runs) if level == chosen), 0)
                 kbps, pesq, stoi, vq = (points[default][k] for k in ("kbps", "pesq-wb", "stoi", "visqol"))
 
         audio = recording(args.seconds)

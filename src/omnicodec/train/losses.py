@@ -96,16 +96,10 @@ def speech_rd_loss(
     seconds = x.shape[0] * x.shape[-1] / sample_rate
     kbps = bits_from_likelihoods(out.likelihoods) / seconds / 1000
     a, b = out.x_hat.float().flatten(0, -2), x.flatten(0, -2)
-    if isinstance(lmbda, torch.Tensor) and lmbda.dim() > 0:
-        sample = multi_resolution_stft_loss(a, b, per_sample=True) + mel_loss(a, b, sample_rate, per_sample=True)
-        bits = sum((-torch.log2(lik)).flatten(1).sum(1) for lik in out.likelihoods.values())
-        sample_kbps = bits / (x.shape[-1] / sample_rate) / 1000
-        distortion = sample.mean()
-        loss = (sample_kbps + lmbda.to(sample) * sample).mean()
-    else:
-        distortion = multi_resolution_stft_loss(a, b) + mel_loss(a, b, sample_rate)
-        loss = kbps + lmbda * distortion
-    return {"loss": loss, "kbps": kbps, "distortion": distortion}
+    sample = multi_resolution_stft_loss(a, b, per_sample=True) + mel_loss(a, b, sample_rate, per_sample=True)
+    # the batch's kbit/s is the mean of the samples' (equal lengths), so mean_i(kbit/s_i + λ_i·D_i) needs no per-sample rate
+    loss = kbps + (torch.as_tensor(lmbda).to(sample) * sample).mean()
+    return {"loss": loss, "kbps": kbps, "distortion": sample.mean()}
 
 
 def video_rd_loss(out: CodecOutput, x: torch.Tensor, lmbda: float | torch.Tensor) -> dict[str, torch.Tensor]:
