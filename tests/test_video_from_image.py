@@ -69,6 +69,26 @@ def test_to_image_gives_back_the_image_model(image_codec, video_codec):
     assert all(torch.equal(v, image_state[k]) for k, v in back.state_dict().items())
 
 
+def test_an_image_model_with_a_context_carries_it_into_intra_frames_and_back(image_codec):
+    from omnicodec.train.convert import add_context
+
+    context = add_context(image_codec)
+    with torch.no_grad():  # a context that has learned something
+        for p in context.latent.y_codec.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    context = context.eval().freeze()
+    video = STEMVideoCodec.from_image(context, intra_period=2).eval().freeze()
+    assert video.config()["intra_prior"] == "residual-checkerboard"
+    x = smooth_images(1, 64, seed=6)
+    for q in (1.0, 3.5):
+        image = context.compress(x, q)
+        assert video.compress(x, q).streams == {"frame-0": image.streams["image"]}
+        assert image.streams["image"] != image_codec.compress(x, q).streams["image"]  # the context counts
+    back = video.to_image()
+    assert back.config() == context.config()
+    assert all(torch.equal(v, context.state_dict()[k]) for k, v in back.state_dict().items())
+
+
 def test_variable_rate_clips_round_trip_and_rise_in_rate(video_codec):
     clip = torch.stack([smooth_images(1, 72, seed=5)[0, :, 2 * t : 2 * t + 64, :64] for t in range(3)])
     sizes = []

@@ -11,6 +11,11 @@ With ``exact=True`` (set by the enclosing hyperprior when coding and evaluating)
 and the parameter networks run as :class:`~.exact.ExactNetwork`: their inputs are the exact
 side features and decoded anchors, so every machine derives the same scales and means.
 
+With ``residual=True`` the side features are themselves scales and means (``2 × channels`` of
+them, as a mean-scale hyperprior's ``h_s`` gives) and the networks add a correction to them; the
+correction's last layer starts at zero, so an untrained context codes exactly as the mean-scale
+hyperprior it extends (a trained mean-scale model gains the context without losing anything).
+
 Works on 2-D latents ``[B, C, H, W]`` and on 1-D latents ``[B, C, T]`` (even positions are
 the anchors).
 """
@@ -33,20 +38,29 @@ def anchor_mask(shape: torch.Size | tuple[int, ...], device=None) -> torch.Tenso
 
 class CheckerboardLatentCodec(ConditionalLatentCodec):
     """``separate_anchor_params`` gives anchors their own 1×1 network of the side features
-    alone (as S2LIC does) instead of the shared one with a zero context."""
+    alone (as S2LIC does) instead of the shared one with a zero context; ``residual`` makes the
+    networks correct side features that are already scales and means (see the module)."""
 
     def __init__(
         self, channels: int, side_channels: int, dims: int = 2, hidden: int | None = None,
-        separate_anchor_params: bool = False,
+        separate_anchor_params: bool = False, residual: bool = False,
     ) -> None:
         super().__init__()
-        self.channels = int(channels)
+        self.channels, self.residual = int(channels), bool(residual)
+        if self.residual and side_channels != 2 * self.channels:
+            raise ValueError(f"a residual checkerboard needs 2 × {channels} side channels (scales, means), "
+                             f"not {side_channels}")
         hidden = hidden or max(2 * channels, side_channels // 2)
         self.context = conv_nd(dims, channels, 2 * channels, kernel_size=5)
         self.entropy_parameters = conv_stack(dims, [side_channels + 2 * channels, hidden, hidden, 2 * channels])
         self.anchor_parameters = (
             conv_stack(dims, [side_channels, hidden, hidden, 2 * channels]) if separate_anchor_params else None
         )
+        if self.residual:
+            for net in (self.entropy_parameters, self.anchor_parameters):
+                if net is not None:
+                    torch.nn.init.zeros_(net[-1].weight)
+                    torch.nn.init.zeros_(net[-1].bias)
 
     def supports_exact(self) -> bool:
         nets = [self.context, self.entropy_parameters]
@@ -59,16 +73,20 @@ class CheckerboardLatentCodec(ConditionalLatentCodec):
         # exact outputs are multiples of 2**-ACT_BITS; as float32 they stay exact up to 2**(24-ACT_BITS)
         return ExactNetwork(net)(x).float() if exact else net(x)
 
+    def _corrected(self, side: torch.Tensor, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.residual:
+            params = side.to(params.dtype) + params
+        scales, means = params.chunk(2, dim=1)
+        return scales, means
+
     def _params(self, side: torch.Tensor, context: torch.Tensor, exact: bool = False):
         if exact:
             side, context = side.double(), context.double()
-        scales, means = self._run(self.entropy_parameters, torch.cat([side, context], dim=1), exact).chunk(2, dim=1)
-        return scales, means
+        return self._corrected(side, self._run(self.entropy_parameters, torch.cat([side, context], dim=1), exact))
 
     def _anchor_params(self, side, exact: bool = False):
         if self.anchor_parameters is not None:
-            scales, means = self._run(self.anchor_parameters, side, exact).chunk(2, dim=1)
-            return scales, means
+            return self._corrected(side, self._run(self.anchor_parameters, side, exact))
         zeros = side.new_zeros(side.shape[0], 2 * self.channels, *side.shape[2:])
         return self._params(side, zeros, exact)
 

@@ -2,6 +2,7 @@
 
     python -m omnicodec.train.convert to-variable W.json OUT_DIR [--lambdas 0.0018,...,0.18]
     python -m omnicodec.train.convert image-to-video W.json OUT_DIR [--intra-period 8] [--prior-kernel 3]
+    python -m omnicodec.train.convert add-context W.json OUT_DIR [--context checkerboard]
 
 - ``to-variable``: a fixed-rate image model trained at one λ becomes a variable-rate one with a
   level per λ of the grid (CompressAI's MSE grid by default). Its networks are kept; each level's
@@ -11,6 +12,9 @@
 - ``image-to-video``: a ``video/stem`` codec whose frame transforms, gains and intra codec are the
   image model's (:meth:`~omnicodec.codecs.video.stem.STEMVideoCodec.from_image`); only the temporal
   part starts untrained (``configs/video/stem-from-image.yaml`` trains it).
+- ``add-context``: an image model without a context gains one (``context: checkerboard``); every
+  network is kept and the context's corrections start at zero, so it codes exactly as before until
+  ``python -m omnicodec.train.image_prior`` trains the context.
 
 Both write float32 weights (tables frozen) named after the source, for ``omnicodec train --init``.
 """
@@ -45,6 +49,18 @@ def to_variable(codec: Codec, trained_lambda: float, lambdas: list[float] = DEFA
     return variable
 
 
+def add_context(codec: Codec, context: str = "checkerboard") -> Codec:
+    """A copy of an ``image/hyperprior`` ``codec`` without a context, with ``context`` (untrained: it
+    codes exactly as ``codec``)."""
+    if codec.codec_id != "image/hyperprior" or codec.config().get("context", "none") != "none":
+        raise WeightsError(f"{codec.codec_id} {codec.config()} is not an image/hyperprior model without a context")
+    out = create_codec(codec.codec_id, {**codec.config(), "context": context})
+    missing, unexpected = out.load_state_dict(codec.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("latent.y_codec.") for k in missing):
+        raise WeightsError(f"cannot add a context (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..codecs.video.stem import STEMVideoCodec
     from ..zoo import load_file_entry, read_entry, save_weights
@@ -62,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", help="output folder")
     p.add_argument("--intra-period", type=int, default=8, help="an intra frame every N frames (default 8)")
     p.add_argument("--prior-kernel", type=int, default=3, help="the temporal prior's convolutions: 3 (default) or 5")
+    p = sub.add_parser("add-context", help="an image model without a context gains one")
+    p.add_argument("weights", help="exported weights (.json) of an image/hyperprior model")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--context", default="checkerboard", help="the context to add (default checkerboard)")
     for p in sub.choices.values():
         p.add_argument("--force", action="store_true", help="overwrite existing weights of the same name")
     args = parser.parse_args(argv)
@@ -77,12 +97,18 @@ def main(argv: list[str] | None = None) -> int:
             out = to_variable(codec, float(trained), lambdas)
             extra = {"lambda_levels": lambdas, "converted_from": entry["sha256"]}
             name = f"{stem}-variable"
+        elif args.command == "add-context":
+            out = add_context(codec, args.context)
+            extra = {key: entry[key] for key in ("lambda", "lambda_levels", "training") if entry.get(key) is not None}
+            extra["converted_from"] = entry["sha256"]
+            name = f"{stem}-{args.context}"
         else:
             out = STEMVideoCodec.from_image(codec, intra_period=args.intra_period, prior_kernel=args.prior_kernel)
             extra = {key: entry[key] for key in ("lambda", "lambda_levels") if entry.get(key) is not None}
             extra["converted_from"] = entry["sha256"]
             name = f"video-stem-from-{stem}"
-        path = save_weights(out, args.out, name, out.default_quality if out.gains is not None else 1, "float32",
+        quality = out.default_quality if out.gains is not None else entry.get("quality", 1)
+        path = save_weights(out, args.out, name, quality, "float32",
                             extra, overwrite=args.force)
     except (OmnicodecError, ValueError) as exc:
         print(f"omnicodec: error: {exc}", file=sys.stderr)

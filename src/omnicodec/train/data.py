@@ -44,7 +44,8 @@ def _rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
-def _load_rgb(path: Path) -> np.ndarray:
+def load_rgb(path: Path) -> np.ndarray:
+    """An image file as ``[H, W, 3]`` 8-bit RGB."""
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))
 
@@ -75,9 +76,9 @@ class RandomCropDataset(Dataset):
 
     def _image(self, k: int) -> np.ndarray:
         if self.cache is None:
-            return _load_rgb(self.files[k])
+            return load_rgb(self.files[k])
         if k not in self.cache:
-            self.cache[k] = _load_rgb(self.files[k])
+            self.cache[k] = load_rgb(self.files[k])
         return self.cache[k]
 
     def __getitem__(self, index: int) -> torch.Tensor:
@@ -106,7 +107,7 @@ class FullImageDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return torch.from_numpy(_load_rgb(self.files[index]).copy()).permute(2, 0, 1).float().div_(255.0)
+        return torch.from_numpy(load_rgb(self.files[index]).copy()).permute(2, 0, 1).float().div_(255.0)
 
 
 class _ResumableDataModule(L.LightningDataModule):
@@ -233,7 +234,7 @@ class VideoClipDataset(Dataset):
         share = len(self.stills) / max(len(self.stills) + len(self.sequences), 1)
         use_still = bool(self.stills) and (not self.sequences or rng.random() < share)
         if use_still:
-            clip = synthetic_clip(_load_rgb(self.stills[int(rng.integers(len(self.stills)))]), self.frames, self.crop, rng)
+            clip = synthetic_clip(load_rgb(self.stills[int(rng.integers(len(self.stills)))]), self.frames, self.crop, rng)
         else:
             seq = self.sequences[int(rng.integers(len(self.sequences)))]
             start = int(rng.integers(max(len(seq) - self.frames, 0) + 1))

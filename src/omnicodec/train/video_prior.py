@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..codecs.image.padding import pad_to_multiple
-from ..codecs.video.stem import STEMVideoCodec
+from ..codecs.video.stem import IMAGE_CONTEXT, STEMVideoCodec
 from ..constants import IMAGE_STRIDE
 from ..datasets.folders import video_sequences
 from ..datasets.video_io import read_sequence
@@ -62,8 +62,9 @@ def sample_windows(
 
 @torch.no_grad()
 def start_inter_as_intra(codec: STEMVideoCodec, shift: float = 8.0) -> None:
-    """Warm start: ``inter`` codes a P-frame as ``intra`` codes a picture, so training starts from the
-    intra rate and learns what the reference adds. Its hyper transforms and factorized prior are
+    """Warm start: ``inter`` codes a P-frame as ``intra``'s hyperprior codes a picture (without the
+    image model's context, if it has one), so training starts near the intra rate and learns what the
+    reference adds. Its hyper transforms and factorized prior are
     ``intra``'s (the reference's half of ``h_a``'s input at zero weight). Its entropy-parameter
     network passes the intra parameters (the first ``2M`` side channels) through its first ``2M``
     hidden units, shifted by ``shift`` so the leaky ReLUs stay linear (exactly so for parameters
@@ -71,8 +72,9 @@ def start_inter_as_intra(codec: STEMVideoCodec, shift: float = 8.0) -> None:
     random inputs (scaled down after the shift) and start with zero weight on the output, so they
     learn from the first step."""
     inter, intra, M = codec.inter, codec.intra, codec.M
-    if codec.intra_prior != "mean-scale" or codec.residual:
-        raise ValueError("the warm start needs the image model's intra codec (intra_prior mean-scale) and residual=False")
+    if codec.intra_prior not in IMAGE_CONTEXT or codec.residual:
+        raise ValueError("the warm start needs an image model's intra codec (intra_prior "
+                         f"{' or '.join(IMAGE_CONTEXT)}) and residual=False")
     inter.h_a[0].weight.zero_()[:, :M] = intra.h_a[0].weight
     for name, value in intra.h_a.state_dict().items():
         if name != "0.weight":

@@ -1,9 +1,15 @@
-"""Mean-scale hyperprior image codec (Minnen, Ballé & Toderici 2018, without the context model).
+"""Mean-scale hyperprior image codec (Minnen, Ballé & Toderici 2018), with or without a context.
 
 ``g_a``: four 5×5 stride-2 convolutions with GDN (3 → N → N → N → M), so ``y`` is 1/16 of the
 image; ``h_a``: 3×3 then two 5×5 stride-2 convolutions with leaky ReLU (M → N → N → N); ``h_s``
 mirrors it with transposed convolutions and ends in ``2M`` channels (scales, means);
 ``g_s`` mirrors ``g_a`` with inverse GDN.
+
+``context``: ``"none"`` codes ``y`` with the hyperprior's scales and means alone;
+``"checkerboard"`` codes it in two passes (He et al. 2021): the anchors as before, the other half
+with a 5×5 context of the decoded anchors, the networks correcting ``h_s``'s scales and means (they
+start at zero, so a trained model without a context becomes one with it and codes exactly as before:
+``python -m omnicodec.train.convert add-context``).
 
 With ``levels`` > 0 the codec is variable-rate: gain units (Cui et al. 2021) give it a continuous
 quality range ``[1, levels]`` (see :mod:`.base`); ``default_quality`` is the quality used when a
@@ -12,21 +18,37 @@ caller names none.
 
 from __future__ import annotations
 
-from ...entropy_models import MeanScaleHyperprior, hyper_transforms
+from ...entropy_models import CheckerboardLatentCodec, HyperpriorLatentCodec, MeanScaleHyperprior, hyper_transforms
 from ...layers import GainUnits, gdn_analysis, gdn_synthesis
 from ..base import CHANNELS
 from ..rate import LEVELS, QUALITIES
 from ..registry import register_codec
 from .base import STRIDE, LatentImageCodec
 
-__all__ = ["HyperpriorImageCodec", "STRIDE"]
+__all__ = ["CONTEXTS", "HyperpriorImageCodec", "STRIDE", "latent_codec"]
+
+CONTEXTS = ("none", "checkerboard")
+
+
+def latent_codec(N: int, M: int, context: str = "none") -> HyperpriorLatentCodec:
+    """The image model's latent codec for ``y`` of ``M`` channels and ``z`` of ``N`` (``context``: see the module)."""
+    if context not in CONTEXTS:
+        raise ValueError(f"context {context!r} is not one of {', '.join(CONTEXTS)}")
+    if context == "checkerboard":
+        return HyperpriorLatentCodec(*hyper_transforms(M, N, 2 * M), z_channels=N,
+                                     y_codec=CheckerboardLatentCodec(M, 2 * M, residual=True))
+    return MeanScaleHyperprior(*hyper_transforms(M, N, 2 * M), z_channels=N, y_channels=M)
 
 
 @register_codec("image/hyperprior")
 class HyperpriorImageCodec(LatentImageCodec):
-    def __init__(self, N: int = 128, M: int = 192, levels: int = 0, default_quality: float = 3.0) -> None:
+    def __init__(
+        self, N: int = 128, M: int = 192, levels: int = 0, default_quality: float = 3.0, context: str = "none"
+    ) -> None:
         super().__init__()
-        self.N, self.M, self.levels = int(N), int(M), int(levels)
+        if context not in CONTEXTS:
+            raise ValueError(f"context {context!r} is not one of {', '.join(CONTEXTS)}")
+        self.N, self.M, self.levels, self.context = int(N), int(M), int(levels), context
         if self.levels:
             self.gains = GainUnits(self.M, self.levels)
             self.default_quality = self._quality(min(float(default_quality), self.levels))
@@ -34,13 +56,16 @@ class HyperpriorImageCodec(LatentImageCodec):
         N, M = self.N, self.M
         self.g_a = gdn_analysis(N, M)
         self.g_s = gdn_synthesis(M, N)
-        self.latent = MeanScaleHyperprior(*hyper_transforms(M, N, 2 * M), z_channels=N, y_channels=M)
+        self.latent = latent_codec(N, M, context)
 
     @classmethod
     def config_ranges(cls) -> dict:
         return {"N": CHANNELS, "M": CHANNELS, "levels": LEVELS, "default_quality": QUALITIES}
 
     def config(self) -> dict:
-        if not self.levels:
-            return {"N": self.N, "M": self.M}
-        return {"N": self.N, "M": self.M, "levels": self.levels, "default_quality": self.default_quality}
+        config: dict = {"N": self.N, "M": self.M}
+        if self.levels:
+            config.update(levels=self.levels, default_quality=self.default_quality)
+        if self.context != "none":
+            config["context"] = self.context
+        return config

@@ -13,9 +13,10 @@ decodes in two parallel passes). With ``residual=True`` (the paper's variant) P-
 Frames of any size are replicate-padded to a multiple of 64 and cropped back. Each frame is
 its own bitstream (streams ``z`` and ``y``), so files hold one chunk per frame.
 
-On the shoulders of the image model: with ``intra_prior="mean-scale"`` the frame transforms and
-the intra latent codec have exactly the layout of ``image/hyperprior`` (GDN ``g_a``/``g_s``, plain
-mean-scale hyperprior), and :meth:`STEMVideoCodec.from_image` copies a trained image model into
+On the shoulders of the image model: with ``intra_prior="mean-scale"`` (or
+``"residual-checkerboard"``) the frame transforms and the intra latent codec have exactly the layout
+of ``image/hyperprior`` (GDN ``g_a``/``g_s``, the mean-scale hyperprior without a context, or with
+the image model's checkerboard context), and :meth:`STEMVideoCodec.from_image` copies a trained image model into
 them, gain units included, so an intra frame is coded exactly as that image model codes a
 picture and only the temporal part (``inter``) has to learn. With ``levels`` the codec is
 variable-rate like the image model: every frame's latent is scaled by the gains of the clip's
@@ -32,7 +33,6 @@ from ...constants import IMAGE_STRIDE as STRIDE
 from ...entropy_models import (
     CheckerboardLatentCodec,
     HyperpriorLatentCodec,
-    MeanScaleHyperprior,
     SpatiotemporalLatentCodec,
     hyper_transforms,
 )
@@ -40,12 +40,14 @@ from ...errors import CorruptFileError
 from ...layers import GainUnits, gdn_analysis, gdn_synthesis
 from ..base import CHANNELS, Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, header_size, unframe_streams
 from ..image.base import pixels_to_float
+from ..image.hyperprior import latent_codec as image_latent_codec
 from ..image.memory import coding_bytes, widest
 from ..image.padding import crop, pad_to_multiple
 from ..rate import LEVELS, QUALITIES, VariableRate
 from ..registry import register_codec
 
-INTRA_PRIORS = ("checkerboard", "mean-scale")
+INTRA_PRIORS = ("checkerboard", "mean-scale", "residual-checkerboard")
+IMAGE_CONTEXT = {"mean-scale": "none", "residual-checkerboard": "checkerboard"}  # intra codecs that are an image model's
 PRIOR_KERNELS = (3, 5)  # the temporal prior's convolutions: 5×5 as in the paper, 3×3 at a third of the parameters
 
 
@@ -73,7 +75,7 @@ class STEMVideoCodec(VariableRate, Codec):
         if intra_prior == "checkerboard":
             self.intra = HyperpriorLatentCodec(*hyper_transforms(M, N, 2 * M), N, CheckerboardLatentCodec(M, 2 * M))
         else:  # the image model's latent codec, layer for layer
-            self.intra = MeanScaleHyperprior(*hyper_transforms(M, N, 2 * M), z_channels=N, y_channels=M)
+            self.intra = image_latent_codec(N, M, IMAGE_CONTEXT[intra_prior])
         self.inter = SpatiotemporalLatentCodec(M, N, self.prior_kernel)
 
     @classmethod
@@ -99,9 +101,10 @@ class STEMVideoCodec(VariableRate, Codec):
         ``image/hyperprior``); only ``inter`` starts untrained (its temporal prior of
         ``prior_kernel``-wide convolutions)."""
         config = image.config()
+        intra_prior = {context: prior for prior, context in IMAGE_CONTEXT.items()}[config.get("context", "none")]
         video = cls(
             config["N"], config["M"], intra_period, residual, config.get("levels", 0),
-            config.get("default_quality", 3.0), intra_prior="mean-scale", prior_kernel=prior_kernel,
+            config.get("default_quality", 3.0), intra_prior=intra_prior, prior_kernel=prior_kernel,
         )
         renamed = {("intra." + k[len("latent."):] if k.startswith("latent.") else k): v
                    for k, v in image.state_dict().items()}
@@ -119,8 +122,11 @@ class STEMVideoCodec(VariableRate, Codec):
         from ..registry import create_codec
 
         config = self.config()
+        if self.intra_prior not in IMAGE_CONTEXT:
+            raise ValueError(f"a STEM codec with intra_prior {self.intra_prior!r} holds no image model's latent codec")
         image = create_codec("image/hyperprior", {"N": config["N"], "M": config["M"], "levels": config["levels"],
-                                                  "default_quality": config["default_quality"]})
+                                                  "default_quality": config["default_quality"],
+                                                  "context": IMAGE_CONTEXT[self.intra_prior]})
         image.load_state_dict({("latent." + k[len("intra."):] if k.startswith("intra.") else k): v
                                for k, v in self.state_dict().items() if not k.startswith("inter.")})
         return image
