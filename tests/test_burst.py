@@ -290,8 +290,10 @@ def test_a_smaller_pack_keeps_every_second_test_image_and_less_speech_and_video(
     from omnicodec.train.pack import PACK_MIB, pack_data, pack_shares
 
     assert pack_shares(PACK_MIB) == {"eval_images": None, "speech_mib": 4.0, "video_mib": 5.0}
-    small = pack_shares(18.0)
+    small, smaller = pack_shares(18.0), pack_shares(16.0)
     assert small["eval_images"] == 12 and small["speech_mib"] < 4.0 and small["video_mib"] < 5.0
+    assert smaller["eval_images"] == 8 and smaller["speech_mib"] < small["speech_mib"]
+    assert smaller["video_mib"] < small["video_mib"]
     data = tmp_path / "data"
     shutil.copytree(shared_data, data)
     for k in range(2, 7):
