@@ -16,7 +16,7 @@
   network is kept and the context's corrections start at zero, so it codes exactly as before until
   ``python -m omnicodec.train.image_prior`` trains the context.
 
-Both write float32 weights (tables frozen) named after the source, for ``omnicodec train --init``.
+All three write float32 weights (tables frozen) named after the source, for ``omnicodec train --init``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 from ..codecs import Codec, create_codec
+from ..codecs.image.hyperprior import CONTEXTS
 from ..errors import OmnicodecError, WeightsError
 from .losses import COMPRESSAI_MSE_LAMBDAS
 
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("add-context", help="an image model without a context gains one")
     p.add_argument("weights", help="exported weights (.json) of an image/hyperprior model")
     p.add_argument("out", help="output folder")
-    p.add_argument("--context", default="checkerboard", help="the context to add (default checkerboard)")
+    p.add_argument("--context", default="checkerboard", choices=[c for c in CONTEXTS if c != "none"],
+                   help="the context to add (default checkerboard)")
     for p in sub.choices.values():
         p.add_argument("--force", action="store_true", help="overwrite existing weights of the same name")
     args = parser.parse_args(argv)
