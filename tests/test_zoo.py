@@ -13,7 +13,7 @@ def test_shipped_default_loads_and_is_small():
     entry = zoo.default_entry("image")
     assert entry["codec_id"] == "image/hyperprior"
     tensor_file = zoo.WEIGHTS_DIR / entry["weights_file"]
-    assert tensor_file.stat().st_size <= 8 * 1024 * 1024
+    assert tensor_file.stat().st_size <= 16 * 1024 * 1024  # the default model stays one float16 file of 16 MiB at most
     loaded = zoo.load(entry["codec_id"], entry["quality"])
     assert loaded.weights_sha256 == entry["sha256"] and loaded.codec_id == entry["codec_id"]
     assert loaded.quality == entry["quality"] and list(loaded.quality_range or []) == entry.get("quality_range", [])
