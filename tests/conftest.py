@@ -67,6 +67,20 @@ def tiny_codec():
     return train_tiny_codec()
 
 
+VARIABLE_IMAGE = {"N": 16, "M": 24, "levels": 4, "default_quality": 2}
+
+
+@pytest.fixture()
+def variable_image_codec():
+    """An untrained tiny variable-rate ``image/hyperprior`` (``VARIABLE_IMAGE``, gains 0.5 to 4), frozen."""
+    from omnicodec.codecs import create_codec
+
+    torch.manual_seed(0)
+    codec = create_codec("image/hyperprior", VARIABLE_IMAGE)
+    codec.gains.set_level_scales([0.5, 1.0, 2.0, 4.0])
+    return codec.eval().freeze()
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory, tiny_codec):
     """The tiny codec exported in the zoo format; returns the JSON entry path."""

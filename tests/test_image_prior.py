@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import smooth_images
+from conftest import VARIABLE_IMAGE, smooth_images
 from omnicodec.codecs import create_codec
 from omnicodec.errors import WeightsError
 from omnicodec.train import image_prior
@@ -17,28 +17,18 @@ from omnicodec.train.convert import add_context, main
 from omnicodec.train.image_prior import cache_latents, latent_rate, train_latent_codec
 from omnicodec.zoo import load_file_entry, save_weights
 
-IMAGE = {"N": 16, "M": 24, "levels": 4, "default_quality": 2}
-
-
-@pytest.fixture()
-def image_codec():
-    torch.manual_seed(0)
-    codec = create_codec("image/hyperprior", IMAGE)
-    codec.gains.set_level_scales([0.5, 1.0, 2.0, 4.0])
-    return codec.eval().freeze()
-
 
 def _coded(codec, x, quality):
     bitstream = codec.compress(x, quality)
     return bitstream, codec.decompress(bitstream)
 
 
-def test_an_added_context_codes_exactly_as_the_model_without_it_until_it_learns(image_codec):
-    context = add_context(image_codec).eval().freeze()
-    assert context.config() == {**IMAGE, "default_quality": 2.0, "context": "checkerboard"}
+def test_an_added_context_codes_exactly_as_the_model_without_it_until_it_learns(variable_image_codec):
+    context = add_context(variable_image_codec).eval().freeze()
+    assert context.config() == {**VARIABLE_IMAGE, "default_quality": 2.0, "context": "checkerboard"}
     x = smooth_images(1, 64, seed=3)
     for quality in (1.0, 2.5, 4.0):
-        plain, plain_x = _coded(image_codec, x, quality)
+        plain, plain_x = _coded(variable_image_codec, x, quality)
         with_context, context_x = _coded(context, x, quality)
         assert torch.equal(plain_x, context_x)
         # the same symbols with the same parameters, only in another order (anchors first)
@@ -47,11 +37,11 @@ def test_an_added_context_codes_exactly_as_the_model_without_it_until_it_learns(
         add_context(context)
 
 
-def test_a_trained_context_round_trips_and_lowers_the_rate(image_codec):
-    context = add_context(image_codec)
+def test_a_trained_context_round_trips_and_lowers_the_rate(variable_image_codec):
+    context = add_context(variable_image_codec)
     images = smooth_images(6, 128, seed=4)
     with torch.no_grad():
-        latents = [image_codec.g_a(x[None])[0] for x in images]
+        latents = [variable_image_codec.g_a(x[None])[0] for x in images]
     before = {k: v.clone() for k, v in context.state_dict().items()}
     y = torch.stack(latents).detach()
     quality = torch.full((len(latents),), 2.0)
@@ -76,11 +66,11 @@ def test_a_trained_context_round_trips_and_lowers_the_rate(image_codec):
 
 def test_an_unknown_context_is_refused():
     with pytest.raises(ValueError, match="context 'causal' is not one of none, checkerboard"):
-        create_codec("image/hyperprior", {**IMAGE, "context": "causal"})
+        create_codec("image/hyperprior", {**VARIABLE_IMAGE, "context": "causal"})
 
 
-def test_the_commands_add_a_context_train_it_and_go_on(tmp_path, image_codec, capsys):
-    plain = save_weights(image_codec, tmp_path / "w", "image-tiny", quality=2)
+def test_the_commands_add_a_context_train_it_and_go_on(tmp_path, variable_image_codec, capsys):
+    plain = save_weights(variable_image_codec, tmp_path / "w", "image-tiny", quality=2)
     assert main(["add-context", str(plain), str(tmp_path / "w")]) == 0
     start = tmp_path / "w" / "image-tiny-checkerboard.json"
     assert json.loads(start.read_text())["converted_from"] == json.loads(plain.read_text())["sha256"]
@@ -102,8 +92,8 @@ def test_the_commands_add_a_context_train_it_and_go_on(tmp_path, image_codec, ca
     assert "--crop must be a positive multiple of 64" in capsys.readouterr().err
 
 
-def test_latents_are_cached_without_padding(image_codec, tmp_path):
+def test_latents_are_cached_without_padding(variable_image_codec, tmp_path):
     path = tmp_path / "odd.png"
     Image.fromarray(np.zeros((70, 100, 3), np.uint8)).save(path)
-    (y,) = cache_latents(image_codec, [path])
+    (y,) = cache_latents(variable_image_codec, [path])
     assert y.shape == (24, 4, 6) and y.dtype == torch.float16

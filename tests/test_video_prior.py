@@ -5,18 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
 from conftest import smooth_images
-from omnicodec.codecs import create_codec
 from omnicodec.codecs.video.stem import STEMVideoCodec
 from omnicodec.train import video_prior
 from omnicodec.train.video_prior import cache_latents, p_frame_rate, train_prior
 from omnicodec.zoo import load_file_entry, save_weights
-
-IMAGE = {"N": 16, "M": 24, "levels": 4, "default_quality": 2}
 
 
 def moving_frames(n: int, seed: int) -> list[np.ndarray]:
@@ -25,16 +21,8 @@ def moving_frames(n: int, seed: int) -> list[np.ndarray]:
     return [np.ascontiguousarray(base[2 * t : 2 * t + 96, t : t + 96]) for t in range(n)]
 
 
-@pytest.fixture()
-def image_codec():
-    torch.manual_seed(0)
-    codec = create_codec("image/hyperprior", IMAGE)
-    codec.gains.set_level_scales([0.5, 1.0, 2.0, 4.0])
-    return codec.eval().freeze()
-
-
-def test_training_lowers_the_p_frame_rate_and_changes_only_inter(image_codec):
-    codec = STEMVideoCodec.from_image(image_codec, intra_period=4)
+def test_training_lowers_the_p_frame_rate_and_changes_only_inter(variable_image_codec):
+    codec = STEMVideoCodec.from_image(variable_image_codec, intra_period=4)
     latents = cache_latents(codec, [moving_frames(6, seed=1), moving_frames(6, seed=2)])
     assert [tuple(y.shape) for y in latents] == [(6, 24, 8, 8)] * 2  # 96 pixels padded to 128, stride 16
     before = {k: v.clone() for k, v in codec.state_dict().items()}
@@ -46,8 +34,8 @@ def test_training_lowers_the_p_frame_rate_and_changes_only_inter(image_codec):
     assert any(k.startswith("inter.temporal_prior.") for k in changed)
 
 
-def test_the_intra_reference_is_what_compress_frame_decodes(image_codec):
-    codec = STEMVideoCodec.from_image(image_codec, intra_period=4).eval().freeze()
+def test_the_intra_reference_is_what_compress_frame_decodes(variable_image_codec):
+    codec = STEMVideoCodec.from_image(variable_image_codec, intra_period=4).eval().freeze()
     frames = moving_frames(2, seed=3)
     y = torch.stack(cache_latents(codec, [frames]))  # [1, 2, M, h, w]
     quality = torch.tensor([2.5])
@@ -59,8 +47,8 @@ def test_the_intra_reference_is_what_compress_frame_decodes(image_codec):
     assert torch.allclose(seen[0], y_hat, atol=1e-5)
 
 
-def test_the_command_trains_from_image_weights_and_goes_on(tmp_path, image_codec, capsys):
-    image = save_weights(image_codec, tmp_path / "w", "image-tiny", quality=2)
+def test_the_command_trains_from_image_weights_and_goes_on(tmp_path, variable_image_codec, capsys):
+    image = save_weights(variable_image_codec, tmp_path / "w", "image-tiny", quality=2)
     data = tmp_path / "clips" / "one"
     data.mkdir(parents=True)
     for t, frame in enumerate(moving_frames(4, seed=4)):
@@ -83,8 +71,8 @@ def test_the_command_trains_from_image_weights_and_goes_on(tmp_path, image_codec
     assert load_file_entry(out).codec.intra_period == 4
 
 
-def test_the_warm_start_codes_p_frames_exactly_as_intra_frames(image_codec):
-    codec = STEMVideoCodec.from_image(image_codec, intra_period=4).eval()
+def test_the_warm_start_codes_p_frames_exactly_as_intra_frames(variable_image_codec):
+    codec = STEMVideoCodec.from_image(variable_image_codec, intra_period=4).eval()
     video_prior.start_inter_as_intra(codec, shift=1000.0)  # above every parameter's magnitude: exact
     y = 4 * torch.randn(2, 24, 8, 8, generator=torch.Generator().manual_seed(5))  # latents as trained models give
     for q in (1.0, 4.0):
@@ -97,12 +85,12 @@ def test_the_warm_start_codes_p_frames_exactly_as_intra_frames(image_codec):
         assert torch.allclose(inter["y"], intra_next["y"]) and torch.allclose(inter["z"], intra_next["z"])
 
 
-def test_exports_do_not_disturb_training(image_codec):
-    latents = cache_latents(STEMVideoCodec.from_image(image_codec), [moving_frames(5, seed=6)])
+def test_exports_do_not_disturb_training(variable_image_codec):
+    latents = cache_latents(STEMVideoCodec.from_image(variable_image_codec), [moving_frames(5, seed=6)])
     runs = []
     for every in (0, 2):
         torch.manual_seed(0)
-        codec, exported = STEMVideoCodec.from_image(image_codec), []
+        codec, exported = STEMVideoCodec.from_image(variable_image_codec), []
         runs.append(train_prior(codec, latents, steps=5, batch=2, size=4, lr=3e-3, export_every=every,
                                 on_export=exported.append))
     assert runs[0] == runs[1] and exported == [2, 4, 5]

@@ -21,7 +21,6 @@ continues the run with its step count.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from ..codecs import Codec
 from ..errors import OmnicodecError
 from .data import list_images, load_rgb
 from .losses import bits_from_likelihoods
+from .rate_only import train_rate_only
 
 LATENT_STRIDE = 16  # pixels per latent element of the image transforms
 
@@ -81,37 +81,14 @@ def train_latent_codec(
     ``export_every`` steps and after the last one (steps counted from 0, not ``first``)."""
     if getattr(codec, "gains", None) is None or not hasattr(codec, "latent"):
         raise ValueError("the entropy model trains on a variable-rate latent image codec (one with gain units)")
-    codec.requires_grad_(False)
-    codec.eval()
-    codec.latent.requires_grad_(True).train()
-    aux_ids = {id(p) for m in codec.latent.modules() if hasattr(m, "quantile_parameters") for p in m.quantile_parameters()}
-    main = torch.optim.Adam([p for p in codec.latent.parameters() if id(p) not in aux_ids], lr=lr)
-    aux = torch.optim.Adam([p for p in codec.latent.parameters() if id(p) in aux_ids], lr=aux_lr)
     low, high = codec.quality_range
-    rng, losses, start = np.random.default_rng(seed), [], time.monotonic()
-    for step in range(first, steps):
-        if time.monotonic() - start > seconds:
-            break
-        for group in main.param_groups:
-            group["lr"] = lr * (lr_floor + (1 - lr_floor) * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))))
+
+    def draw(rng: np.random.Generator) -> torch.Tensor:
         y = sample_windows(latents, batch, size, rng)
-        quality = torch.from_numpy(rng.uniform(low, high, batch)).float()
-        loss = latent_rate(codec, y, quality)
-        aux_loss = codec.latent.entropy_bottleneck.aux_loss()
-        main.zero_grad(set_to_none=True)
-        aux.zero_grad(set_to_none=True)
-        (loss + aux_loss).backward()
-        main.step()
-        aux.step()
-        losses.append(float(loss.detach()))
-        if on_log is not None and (step + 1) % log_every == 0:
-            on_log(step + 1, float(np.mean(losses[-log_every:])))
-        if on_export is not None and export_every and (step + 1) % export_every == 0:
-            on_export(step + 1)
-    codec.eval()
-    if on_export is not None and losses and (not export_every or (first + len(losses)) % export_every):
-        on_export(first + len(losses))
-    return losses
+        return latent_rate(codec, y, torch.from_numpy(rng.uniform(low, high, batch)).float())
+
+    return train_rate_only(codec, codec.latent, draw, steps, seconds, lr, lr_floor, aux_lr, seed, log_every, on_log,
+                           export_every, on_export, first)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from ..datasets.folders import video_sequences
 from ..datasets.video_io import read_sequence
 from ..errors import OmnicodecError
 from .losses import bits_from_likelihoods
+from .rate_only import train_rate_only
 
 LATENT_STRIDE = 16  # pixels per latent element of the frame transforms
 
@@ -117,35 +118,14 @@ def train_prior(
     first steps jump)."""
     if codec.gains is None:
         raise ValueError("the temporal prior trains on a variable-rate codec (one with gain units)")
-    codec.requires_grad_(False)
-    codec.eval()
-    codec.inter.requires_grad_(True).train()
-    aux_ids = {id(p) for m in codec.inter.modules() if hasattr(m, "quantile_parameters") for p in m.quantile_parameters()}
-    main = torch.optim.Adam([p for p in codec.inter.parameters() if id(p) not in aux_ids], lr=lr)
-    aux = torch.optim.Adam([p for p in codec.inter.parameters() if id(p) in aux_ids], lr=aux_lr)
     low, high = codec.quality_range
-    rng, losses, start = np.random.default_rng(seed), [], time.monotonic()
-    for step in range(steps):
-        if time.monotonic() - start > seconds:
-            break
+
+    def draw(rng: np.random.Generator) -> torch.Tensor:
         y = sample_windows(latents, batch, frames, size, rng)
-        quality = torch.from_numpy(rng.uniform(low, high, batch)).float()
-        loss = p_frame_rate(codec, y, quality)
-        aux_loss = codec.inter.entropy_bottleneck.aux_loss()
-        main.zero_grad(set_to_none=True)
-        aux.zero_grad(set_to_none=True)
-        (loss + aux_loss).backward()
-        main.step()
-        aux.step()
-        losses.append(float(loss.detach()))
-        if on_log is not None and (step + 1) % log_every == 0:
-            on_log(step + 1, float(np.mean(losses[-log_every:])))
-        if on_export is not None and export_every and (step + 1) % export_every == 0:
-            on_export(step + 1)
-    codec.eval()
-    if on_export is not None and losses and (not export_every or len(losses) % export_every):
-        on_export(len(losses))
-    return losses
+        return p_frame_rate(codec, y, torch.from_numpy(rng.uniform(low, high, batch)).float())
+
+    return train_rate_only(codec, codec.inter, draw, steps, seconds, lr, aux_lr=aux_lr, seed=seed, log_every=log_every,
+                           on_log=on_log, export_every=export_every, on_export=on_export)
 
 
 def _load(path: str, intra_period: int | None, prior_kernel: int) -> tuple[STEMVideoCodec, dict]:
