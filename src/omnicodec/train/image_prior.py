@@ -51,11 +51,16 @@ def cache_latents(codec: Codec, paths: list[Path], on_progress=None) -> list[tor
     return latents
 
 
-def sample_windows(latents: list[torch.Tensor], batch: int, size: int, rng: np.random.Generator) -> torch.Tensor:
-    """``batch`` random windows ``[B, M, size, size]`` of the cached latents (float32)."""
+def usable_latents(latents: list[torch.Tensor], size: int) -> list[torch.Tensor]:
+    """The cached latents that hold a ``size``×``size`` window; a clear error if none does."""
     usable = [y for y in latents if min(y.shape[-2:]) >= size]
     if not usable:
         raise ValueError(f"no training image has a latent of {size}×{size} ({size * LATENT_STRIDE} pixels)")
+    return usable
+
+
+def sample_windows(usable: list[torch.Tensor], batch: int, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """``batch`` random windows ``[B, M, size, size]`` (float32) of latents that hold one (:func:`usable_latents`)."""
     out = []
     for _ in range(batch):
         y = usable[int(rng.integers(len(usable)))]
@@ -82,9 +87,10 @@ def train_latent_codec(
     if getattr(codec, "gains", None) is None or not hasattr(codec, "latent"):
         raise ValueError("the entropy model trains on a variable-rate latent image codec (one with gain units)")
     low, high = codec.quality_range
+    usable = usable_latents(latents, size)
 
     def draw(rng: np.random.Generator) -> torch.Tensor:
-        y = sample_windows(latents, batch, size, rng)
+        y = sample_windows(usable, batch, size, rng)
         return latent_rate(codec, y, torch.from_numpy(rng.uniform(low, high, batch)).float())
 
     return train_rate_only(codec, codec.latent, draw, steps, seconds, lr, lr_floor, aux_lr, seed, log_every, on_log,
@@ -128,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.crop}x{args.crop} latent windows of {', '.join(args.data)}, batch {args.batch}, a uniform "
                   f"quality per window, Adam lr {args.lr} with cosine decay over {args.steps} steps "
                   "(python -m omnicodec.train.image_prior).").strip()
-        if training.get("prior_steps"):  # continuing: the recipe already says it
+        if done:  # continuing: the recipe already says it
             recipe = training.get("recipe", recipe)
         keep = {k: entry[k] for k in ("lambda_levels", "converted_from") if entry.get(k) is not None}
 

@@ -32,9 +32,8 @@ def train_rate_only(
     for step in range(first, steps):
         if time.monotonic() - start > seconds:
             break
-        if lr_floor != 1.0:
-            for group in main.param_groups:
-                group["lr"] = lr * (lr_floor + (1 - lr_floor) * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))))
+        for group in main.param_groups:
+            group["lr"] = lr * (lr_floor + (1 - lr_floor) * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))))
         loss = draw_loss(rng)
         aux_loss = part.entropy_bottleneck.aux_loss()
         main.zero_grad(set_to_none=True)

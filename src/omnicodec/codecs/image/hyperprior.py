@@ -46,8 +46,6 @@ class HyperpriorImageCodec(LatentImageCodec):
         self, N: int = 128, M: int = 192, levels: int = 0, default_quality: float = 3.0, context: str = "none"
     ) -> None:
         super().__init__()
-        if context not in CONTEXTS:
-            raise ValueError(f"context {context!r} is not one of {', '.join(CONTEXTS)}")
         self.N, self.M, self.levels, self.context = int(N), int(M), int(levels), context
         if self.levels:
             self.gains = GainUnits(self.M, self.levels)
