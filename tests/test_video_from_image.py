@@ -149,3 +149,49 @@ def test_a_smaller_temporal_prior_is_a_config_choice(tmp_path, image_codec):
     assert loaded.inter.temporal_prior.net[2].weight.shape[-2:] == (3, 3)
     with pytest.raises(ValueError, match="prior_kernel"):
         STEMVideoCodec(8, 8, prior_kernel=4)
+
+
+@pytest.fixture(scope="module")
+def context_image_codec(image_codec):
+    from omnicodec.train.convert import add_context
+
+    context = add_context(image_codec)
+    with torch.no_grad():  # a context that has learned something
+        for p in context.latent.y_codec.parameters():
+            p.add_(0.01 * torch.randn_like(p, generator=torch.Generator().manual_seed(3)))
+    return context.eval().freeze()
+
+
+def test_a_residual_inter_codec_starts_as_the_intra_codec_whatever_the_reference(context_image_codec):
+    video = STEMVideoCodec.from_image(context_image_codec, intra_period=4).eval().freeze()
+    assert video.config()["inter_prior"] == "residual-checkerboard"
+    y = video.gains.scale(3 * torch.randn(1, 24, 4, 8, generator=torch.Generator().manual_seed(1)), 2.5)
+    intra_bits, intra_hat = video.intra.compress(y)
+    for seed in (2, 3):
+        reference = 3 * torch.randn(y.shape, generator=torch.Generator().manual_seed(seed))
+        bits, y_hat = video.inter.compress(y, reference)
+        assert bits.streams == intra_bits.streams and torch.equal(y_hat, intra_hat)
+    with torch.no_grad():  # once the temporal inputs weigh something, the reference changes the code
+        video.inter.y_codec.entropy_parameters[0].weight[:, 48:120].normal_(0, 0.05)
+        video.inter.temporal_prior.net[0].weight.normal_(0, 0.05)
+    video.freeze()
+    bits, y_hat = video.inter.compress(y, reference)
+    assert bits.streams["y"] != intra_bits.streams["y"]
+    assert torch.equal(video.inter.decompress(bits, reference), y_hat)
+
+
+def test_the_inter_prior_is_a_config_choice_that_survives_export(tmp_path, image_codec, context_image_codec):
+    from omnicodec.zoo import load_file_entry
+
+    assert STEMVideoCodec.from_image(image_codec).config().get("inter_prior") is None  # no context: the plain one
+    plain = STEMVideoCodec.from_image(context_image_codec, inter_prior="checkerboard")
+    assert "inter_prior" not in plain.config() and not plain.inter.residual
+    video = STEMVideoCodec.from_image(context_image_codec, intra_period=2).eval().freeze()
+    loaded = load_file_entry(save_weights(video, tmp_path, "residual", quality=2, dtype="float32")).codec
+    assert loaded.config() == video.config() and loaded.inter.residual
+    clip = torch.stack([smooth_images(1, 72, seed=5)[0, :, 2 * t : 2 * t + 64, :64] for t in range(3)])
+    assert loaded.compress(clip, 2.0).streams == video.compress(clip, 2.0).streams
+    with pytest.raises(ValueError, match="has none"):
+        STEMVideoCodec.from_image(image_codec, inter_prior="residual-checkerboard")
+    with pytest.raises(ValueError, match="inter_prior"):
+        STEMVideoCodec(8, 8, inter_prior="serial")

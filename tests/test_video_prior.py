@@ -94,3 +94,25 @@ def test_exports_do_not_disturb_training(variable_image_codec):
         runs.append(train_prior(codec, latents, steps=5, batch=2, size=4, lr=3e-3, export_every=every,
                                 on_export=exported.append))
     assert runs[0] == runs[1] and exported == [2, 4, 5]
+
+
+def test_a_residual_inter_codec_learns_what_the_reference_adds(variable_image_codec):
+    from omnicodec.train.convert import add_context
+
+    codec = STEMVideoCodec.from_image(add_context(variable_image_codec), intra_period=4)
+    assert codec.inter_prior == "residual-checkerboard"
+    latents = cache_latents(codec, [moving_frames(6, seed=1), moving_frames(6, seed=2)])
+    y, quality = torch.stack([latents[0][:3], latents[1][:3]]), torch.tensor([1.5, 3.5])
+
+    def rates() -> tuple[float, float]:  # P-frame rate, and the same frames coded intra
+        with torch.no_grad():
+            p = float(p_frame_rate(codec.eval(), y, quality))
+            intra = sum(float(video_prior.bits_from_likelihoods(codec.intra(codec.gains.scale(y[:, t], quality))[1]))
+                        for t in (1, 2))
+        return p, intra / (2 * 2 * 8 * 8 * 16**2)
+
+    p, intra = rates()
+    assert abs(p - intra) < 1e-4 * intra  # it starts at the intra rate, context included
+    train_prior(codec.train(), latents, steps=60, batch=4, frames=3, size=4, lr=3e-3)
+    p, intra_after = rates()
+    assert intra_after == intra and p < 0.9 * intra, (p, intra)

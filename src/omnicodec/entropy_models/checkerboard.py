@@ -11,10 +11,11 @@ With ``exact=True`` (set by the enclosing hyperprior when coding and evaluating)
 and the parameter networks run as :class:`~.exact.ExactNetwork`: their inputs are the exact
 side features and decoded anchors, so every machine derives the same scales and means.
 
-With ``residual=True`` the side features are themselves scales and means (``2 × channels`` of
-them, as a mean-scale hyperprior's ``h_s`` gives) and the networks add a correction to them; the
-correction's last layer starts at zero, so an untrained context codes exactly as the mean-scale
-hyperprior it extends (a trained mean-scale model gains the context without losing anything).
+With ``residual=True`` the first ``2 × channels`` side features are themselves scales and means (as a
+mean-scale hyperprior's ``h_s`` gives them; any further side features, e.g. a temporal prior's, only
+feed the networks) and the networks add a correction to them; the correction's last layer starts at
+zero, so an untrained context codes exactly as the mean-scale hyperprior it extends (a trained
+mean-scale model gains the context without losing anything).
 
 Works on 2-D latents ``[B, C, H, W]`` and on 1-D latents ``[B, C, T]`` (even positions are
 the anchors).
@@ -47,9 +48,9 @@ class CheckerboardLatentCodec(ConditionalLatentCodec):
     ) -> None:
         super().__init__()
         self.channels, self.residual = int(channels), bool(residual)
-        if self.residual and side_channels != 2 * self.channels:
-            raise ValueError(f"a residual checkerboard needs 2 × {channels} side channels (scales, means), "
-                             f"not {side_channels}")
+        if self.residual and side_channels < 2 * self.channels:
+            raise ValueError(f"a residual checkerboard needs at least 2 × {channels} side channels (scales, means "
+                             f"first), not {side_channels}")
         hidden = hidden or max(2 * channels, side_channels // 2)
         self.context = conv_nd(dims, channels, 2 * channels, kernel_size=5)
         self.entropy_parameters = conv_stack(dims, [side_channels + 2 * channels, hidden, hidden, 2 * channels])
@@ -75,7 +76,7 @@ class CheckerboardLatentCodec(ConditionalLatentCodec):
 
     def _corrected(self, side: torch.Tensor, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.residual:
-            params = side.to(params.dtype) + params
+            params = side[:, : 2 * self.channels].to(params.dtype) + params
         scales, means = params.chunk(2, dim=1)
         return scales, means
 

@@ -1,7 +1,7 @@
 """Start a new model from trained weights of another kind, as exported weights that ``--init`` takes.
 
     python -m omnicodec.train.convert to-variable W.json OUT_DIR [--lambdas 0.0018,...,0.18]
-    python -m omnicodec.train.convert image-to-video W.json OUT_DIR [--intra-period 8] [--prior-kernel 3]
+    python -m omnicodec.train.convert image-to-video W.json OUT_DIR [--intra-period 8] [--prior-kernel 3] [--inter-prior P]
     python -m omnicodec.train.convert add-context W.json OUT_DIR [--context checkerboard]
 
 - ``to-variable``: a fixed-rate image model trained at one λ becomes a variable-rate one with a
@@ -11,7 +11,10 @@
   others start close to where training will take them.
 - ``image-to-video``: a ``video/stem`` codec whose frame transforms, gains and intra codec are the
   image model's (:meth:`~omnicodec.codecs.video.stem.STEMVideoCodec.from_image`); only the temporal
-  part starts untrained (``configs/video/stem-from-image.yaml`` trains it).
+  part must learn (``python -m omnicodec.train.video_prior`` trains it on cached latents,
+  ``configs/video/stem-from-image.yaml`` in the whole codec). From an image model with a
+  context, the P-frames' codec starts as a copy of the intra codec (``--inter-prior
+  residual-checkerboard``, the default there) that ignores the previous frame until trained.
 - ``add-context``: an image model without a context gains one (``context: checkerboard``); every
   network is kept and the context's corrections start at zero, so it codes exactly as before until
   ``python -m omnicodec.train.image_prior`` trains the context.
@@ -63,7 +66,7 @@ def add_context(codec: Codec, context: str = "checkerboard") -> Codec:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..codecs.video.stem import STEMVideoCodec
+    from ..codecs.video.stem import INTER_PRIORS, STEMVideoCodec
     from ..zoo import load_file_entry, read_entry, save_weights
 
     parser = argparse.ArgumentParser(prog="python -m omnicodec.train.convert", description=__doc__,
@@ -79,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", help="output folder")
     p.add_argument("--intra-period", type=int, default=8, help="an intra frame every N frames (default 8)")
     p.add_argument("--prior-kernel", type=int, default=3, help="the temporal prior's convolutions: 3 (default) or 5")
+    p.add_argument("--inter-prior", choices=INTER_PRIORS, help="the P-frames' checkerboard (default: "
+                   "residual-checkerboard from an image model with a context, else checkerboard)")
     p = sub.add_parser("add-context", help="an image model without a context gains one")
     p.add_argument("weights", help="exported weights (.json) of an image/hyperprior model")
     p.add_argument("out", help="output folder")
@@ -105,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             extra["converted_from"] = entry["sha256"]
             name = f"{stem}-{args.context}"
         else:
-            out = STEMVideoCodec.from_image(codec, intra_period=args.intra_period, prior_kernel=args.prior_kernel)
+            out = STEMVideoCodec.from_image(codec, intra_period=args.intra_period, prior_kernel=args.prior_kernel,
+                                            inter_prior=args.inter_prior)
             extra = {key: entry[key] for key in ("lambda", "lambda_levels") if entry.get(key) is not None}
             extra["converted_from"] = entry["sha256"]
             name = f"video-stem-from-{stem}"

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..codecs.image.padding import pad_to_multiple
-from ..codecs.video.stem import IMAGE_CONTEXT, STEMVideoCodec
+from ..codecs.video.stem import IMAGE_CONTEXT, INTER_PRIORS, STEMVideoCodec
 from ..constants import IMAGE_STRIDE
 from ..datasets.folders import video_sequences
 from ..datasets.video_io import read_sequence
@@ -76,12 +76,9 @@ def start_inter_as_intra(codec: STEMVideoCodec, shift: float = 8.0) -> None:
     if codec.intra_prior not in IMAGE_CONTEXT or codec.residual:
         raise ValueError("the warm start needs an image model's intra codec (intra_prior "
                          f"{' or '.join(IMAGE_CONTEXT)}) and residual=False")
-    inter.h_a[0].weight.zero_()[:, :M] = intra.h_a[0].weight
-    for name, value in intra.h_a.state_dict().items():
-        if name != "0.weight":
-            inter.h_a.state_dict()[name].copy_(value)
-    inter.h_s.load_state_dict(intra.h_s.state_dict())
-    inter.entropy_bottleneck.load_state_dict(intra.entropy_bottleneck.state_dict())
+    if inter.residual:
+        raise ValueError("a residual-checkerboard inter codec starts as the intra codec by itself (from_image)")
+    inter.copy_hyperprior(intra)
     first, middle, last = [m for m in inter.y_codec.entropy_parameters if isinstance(m, torch.nn.Conv2d)]
     middle.weight[2 * M :].div_(shift)
     for conv, bias in ((first, shift), (middle, 0.0), (last, -shift)):
@@ -128,13 +125,17 @@ def train_prior(
                            on_log=on_log, export_every=export_every, on_export=on_export)
 
 
-def _load(path: str, intra_period: int | None, prior_kernel: int) -> tuple[STEMVideoCodec, dict]:
+def _load(
+    path: str, intra_period: int | None, prior_kernel: int, inter_prior: str | None = None
+) -> tuple[STEMVideoCodec, dict]:
     from ..zoo import load_file_entry, read_entry
 
     entry, codec = read_entry(path), load_file_entry(path).codec
     if entry["codec_id"] == "image/hyperprior":
-        video = STEMVideoCodec.from_image(codec, intra_period=intra_period or 8, prior_kernel=prior_kernel)
-        start_inter_as_intra(video)
+        video = STEMVideoCodec.from_image(codec, intra_period=intra_period or 8, prior_kernel=prior_kernel,
+                                          inter_prior=inter_prior)
+        if video.inter_prior == "checkerboard":  # the residual one starts as the intra codec by itself
+            start_inter_as_intra(video)
         return video, {"converted_from": entry["sha256"], "steps": 0,
                        **{k: entry[k] for k in ("lambda_levels",) if entry.get(k) is not None}}
     if not isinstance(codec, STEMVideoCodec):
@@ -157,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--intra-period", type=int, help="an intra frame every N frames (default: the video model's own; "
                         "8 from an image model)")
     parser.add_argument("--prior-kernel", type=int, default=3, help="temporal prior convolutions from an image model: 3 or 5")
+    parser.add_argument("--inter-prior", choices=INTER_PRIORS, help="the P-frames' checkerboard from an image model "
+                        "(default: residual-checkerboard when the image model has a context, else checkerboard)")
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=float("inf"), help="stop after this many seconds")
     parser.add_argument("--batch", type=int, default=8)
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-every", type=int, default=500, help="steps between exports (overwriting)")
     args = parser.parse_args(argv)
     try:
-        codec, extra = _load(args.init, args.intra_period, args.prior_kernel)
+        codec, extra = _load(args.init, args.intra_period, args.prior_kernel, args.inter_prior)
         t0 = time.monotonic()
         sequences = [read_sequence(p)[0] for d in args.data for p in video_sequences(d)]
         latents = cache_latents(codec, sequences)

@@ -47,6 +47,7 @@ from ..rate import LEVELS, QUALITIES, VariableRate
 from ..registry import register_codec
 
 INTRA_PRIORS = ("checkerboard", "mean-scale", "residual-checkerboard")
+INTER_PRIORS = ("checkerboard", "residual-checkerboard")  # the P-frames' checkerboard: plain, or correcting h_s
 IMAGE_CONTEXT = {"mean-scale": "none", "residual-checkerboard": "checkerboard"}  # intra codecs that are an image model's
 PRIOR_KERNELS = (3, 5)  # the temporal prior's convolutions: 5×5 as in the paper, 3×3 at a third of the parameters
 
@@ -56,6 +57,7 @@ class STEMVideoCodec(VariableRate, Codec):
     def __init__(
         self, N: int = 128, M: int = 192, intra_period: int = 32, residual: bool = False, levels: int = 0,
         default_quality: float = 3.0, intra_prior: str = "checkerboard", prior_kernel: int = 5,
+        inter_prior: str = "checkerboard",
     ) -> None:
         super().__init__()
         if intra_period < 1:
@@ -64,8 +66,11 @@ class STEMVideoCodec(VariableRate, Codec):
             raise ValueError(f"prior_kernel must be one of {PRIOR_KERNELS}, got {prior_kernel!r}")
         if intra_prior not in INTRA_PRIORS:
             raise ValueError(f"intra_prior must be one of {', '.join(INTRA_PRIORS)}, got {intra_prior!r}")
+        if inter_prior not in INTER_PRIORS:
+            raise ValueError(f"inter_prior must be one of {', '.join(INTER_PRIORS)}, got {inter_prior!r}")
         self.N, self.M, self.intra_period, self.residual = int(N), int(M), int(intra_period), bool(residual)
         self.levels, self.intra_prior, self.prior_kernel = int(levels), intra_prior, int(prior_kernel)
+        self.inter_prior = inter_prior
         self.gains = GainUnits(self.M, self.levels) if self.levels else None
         if self.gains is not None:
             self.default_quality = self._quality(min(float(default_quality), self.levels))
@@ -76,7 +81,7 @@ class STEMVideoCodec(VariableRate, Codec):
             self.intra = HyperpriorLatentCodec(*hyper_transforms(M, N, 2 * M), N, CheckerboardLatentCodec(M, 2 * M))
         else:  # the image model's latent codec, layer for layer
             self.intra = image_latent_codec(N, M, IMAGE_CONTEXT[intra_prior])
-        self.inter = SpatiotemporalLatentCodec(M, N, self.prior_kernel)
+        self.inter = SpatiotemporalLatentCodec(M, N, self.prior_kernel, residual=inter_prior == "residual-checkerboard")
 
     @classmethod
     def config_ranges(cls) -> dict:
@@ -89,22 +94,34 @@ class STEMVideoCodec(VariableRate, Codec):
             config["intra_prior"] = self.intra_prior
         if self.prior_kernel != 5:
             config["prior_kernel"] = self.prior_kernel
+        if self.inter_prior != "checkerboard":
+            config["inter_prior"] = self.inter_prior
         if self.levels:
             config.update(levels=self.levels, default_quality=self.default_quality)
         return config
 
     @classmethod
     def from_image(
-        cls, image: Codec, intra_period: int = 32, residual: bool = False, prior_kernel: int = 5
+        cls, image: Codec, intra_period: int = 32, residual: bool = False, prior_kernel: int = 5,
+        inter_prior: str | None = None,
     ) -> STEMVideoCodec:
         """A video codec whose frame transforms, gains and intra latent codec are ``image``'s (an
-        ``image/hyperprior``); only ``inter`` starts untrained (its temporal prior of
-        ``prior_kernel``-wide convolutions)."""
+        ``image/hyperprior``); only ``inter`` must learn (its temporal prior of ``prior_kernel``-wide
+        convolutions). ``inter_prior`` (default: ``"residual-checkerboard"`` when the image model has a
+        context, else ``"checkerboard"``): with ``"residual-checkerboard"`` ``inter`` starts as a copy of
+        the intra codec that ignores the reference, so a P-frame starts at the intra frame's rate; with
+        ``"checkerboard"`` it starts untrained."""
         config = image.config()
         intra_prior = {context: prior for prior, context in IMAGE_CONTEXT.items()}[config.get("context", "none")]
+        if inter_prior is None:
+            inter_prior = "residual-checkerboard" if intra_prior == "residual-checkerboard" else "checkerboard"
+        if inter_prior == "residual-checkerboard" and intra_prior != "residual-checkerboard":
+            raise ValueError("inter_prior 'residual-checkerboard' starts from an image model with a context; "
+                             f"{image.codec_id} with this config has none")
         video = cls(
             config["N"], config["M"], intra_period, residual, config.get("levels", 0),
             config.get("default_quality", 3.0), intra_prior=intra_prior, prior_kernel=prior_kernel,
+            inter_prior=inter_prior,
         )
         renamed = {("intra." + k[len("latent."):] if k.startswith("latent.") else k): v
                    for k, v in image.state_dict().items()}
@@ -114,6 +131,8 @@ class STEMVideoCodec(VariableRate, Codec):
             raise ValueError(
                 f"{image.codec_id} does not fit a STEM frame codec (missing {missing[:3]}, unexpected {unexpected[:3]})"
             )
+        if inter_prior == "residual-checkerboard":
+            video.inter.start_as(video.intra)
         return video
 
     def to_image(self) -> Codec:
