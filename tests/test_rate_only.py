@@ -57,3 +57,19 @@ def test_each_step_moves_by_the_cosine_schedule_from_any_first_step(first):
 def test_a_floor_of_one_keeps_the_rate_constant():
     moves, _ = _trajectory(5, 0, 1e-2, 1.0)
     assert moves == pytest.approx([1e-2] * 5, rel=1e-3)
+
+
+def test_fast_parameters_move_at_their_multiple_of_the_schedule():
+    codec = nn.Module()
+    codec.part = Part()
+    codec.part.v = nn.Parameter(torch.zeros(1))
+    seen = []
+
+    def loss(rng):  # constant gradients: Adam moves each weight by its learning rate each step
+        seen.append((codec.part.w.item(), codec.part.v.item()))
+        return codec.part.w.sum() + codec.part.v.sum()
+
+    train_rate_only(codec, codec.part, loss, 4, lr=1e-2, lr_floor=0.5, fast=(codec.part.v,), fast_scale=10.0)
+    seen.append((codec.part.w.item(), codec.part.v.item()))
+    for (w0, v0), (w1, v1) in zip(seen[:-1], seen[1:]):
+        assert v0 - v1 == pytest.approx(10 * (w0 - w1), rel=1e-3) and w0 - w1 > 0

@@ -107,7 +107,7 @@ def p_frame_rate(codec: STEMVideoCodec, y: torch.Tensor, quality: torch.Tensor) 
 def train_prior(
     codec: STEMVideoCodec, latents: list[torch.Tensor], steps: int, seconds: float = float("inf"),
     batch: int = 8, frames: int = 3, size: int = 16, lr: float = 1e-4, aux_lr: float = 1e-3, seed: int = 0,
-    log_every: int = 50, on_log=None, export_every: int = 0, on_export=None,
+    log_every: int = 50, on_log=None, export_every: int = 0, on_export=None, temporal_lr_scale: float = 1.0,
 ) -> list[float]:
     """Train ``codec.inter`` alone for ``steps`` steps or ``seconds``; returns the loss of every step.
     ``on_log(step, mean_bpp)`` is called every ``log_every`` steps, ``on_export(step)`` every
@@ -122,7 +122,16 @@ def train_prior(
         return p_frame_rate(codec, y, torch.from_numpy(rng.uniform(low, high, batch)).float())
 
     return train_rate_only(codec, codec.inter, draw, steps, seconds, lr, aux_lr=aux_lr, seed=seed, log_every=log_every,
-                           on_log=on_log, export_every=export_every, on_export=on_export)
+                           on_log=on_log, export_every=export_every, on_export=on_export,
+                           fast=temporal_parameters(codec), fast_scale=temporal_lr_scale)
+
+
+def temporal_parameters(codec: STEMVideoCodec) -> tuple[torch.nn.Parameter, ...]:
+    """The parameters of ``inter`` that read the previous frame: the temporal prior, and the first layers
+    that take its features (``h_a``'s and the entropy-parameter network's)."""
+    inter = codec.inter
+    return (*inter.temporal_prior.parameters(), *inter.h_a[0].parameters(),
+            *inter.y_codec.entropy_parameters[0].parameters())
 
 
 def _load(
@@ -166,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=3, help="frames per window: 1 intra + P-frames")
     parser.add_argument("--crop", type=int, default=256, help="window size in pixels (a multiple of 16)")
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--temporal-lr-scale", type=float, default=1.0, help="the temporal prior and the layers "
+                        "that read it learn at this multiple of --lr (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--export-every", type=int, default=500, help="steps between exports (overwriting)")
     args = parser.parse_args(argv)
@@ -179,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         done = extra.pop("steps")
         recipe = (f"temporal prior only (frame transforms, gains and intra codec frozen): rate of P-frames, "
                   f"{args.frames}-frame windows of {args.crop}x{args.crop}, batch {args.batch}, a uniform quality per "
-                  f"window, Adam lr {args.lr}, on {', '.join(args.data)}")
+                  f"window, Adam lr {args.lr} (the temporal layers ×{args.temporal_lr_scale:g}), on {', '.join(args.data)}")
 
         def export(step: int) -> None:
             training = {"prior_steps": done + step, "recipe": recipe}
@@ -190,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         train_prior(
             codec, latents, args.steps - done, args.seconds, args.batch, args.frames, args.crop // LATENT_STRIDE,
             args.lr, seed=args.seed + done, export_every=args.export_every, on_export=export,
+            temporal_lr_scale=args.temporal_lr_scale,
             on_log=lambda s, bpp: print(f"step {done + s} p_frame_bpp {bpp:.4f} {time.monotonic() - t0:.0f} s", flush=True),
         )
     except (OmnicodecError, ValueError) as exc:
