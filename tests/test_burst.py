@@ -303,3 +303,19 @@ def test_a_smaller_pack_keeps_every_second_test_image_and_less_speech_and_video(
     assert manifest["contents"]["eval/kodak"]["files"] == 3
     assert sorted(p.name for p in (tmp_path / "pack" / "eval" / "kodak").iterdir()) == [
         "kodim01.png", "kodim03.png", "kodim05.png"]
+
+
+def test_every_plan_entry_fits_the_weights_it_starts_from():
+    """A burst starts each model from its shipped weights with its config: they must fit, or the burst
+    fails on the GPU machine."""
+    import yaml
+
+    from omnicodec.codecs import create_codec
+    from omnicodec.train.burst import DEFAULT_PLAN
+    from omnicodec.train.checkpoint import _init_from_weights
+
+    for entry in DEFAULT_PLAN:
+        model = yaml.safe_load((REPO / entry.config).read_text())["model"]["init_args"]
+        run = torch.nn.Module()
+        run.codec = create_codec(model["codec_id"], model["codec_config"])
+        assert _init_from_weights(run, REPO / entry.init, strict=True) == [], entry.name
