@@ -116,34 +116,3 @@ def test_a_residual_inter_codec_learns_what_the_reference_adds(variable_image_co
     train_prior(codec.train(), latents, steps=60, batch=4, frames=3, size=4, lr=3e-3)
     p, intra_after = rates()
     assert intra_after == intra and p < 0.9 * intra, (p, intra)
-
-
-def test_still_photos_give_synthetic_clips_that_train_beside_the_videos(tmp_path, variable_image_codec, capsys):
-    from omnicodec.train.video_prior import sample_windows, still_clips
-
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for k in range(2):
-        Image.fromarray(moving_frames(1, seed=10 + k)[0]).save(photos / f"p{k}.png")
-    clips = still_clips([str(photos)], 3, frames=3, size=64, motion=0.0)
-    assert len(clips) == 3 and all(len(c) == 3 and c[0].shape == (64, 64, 3) for c in clips)
-    assert all(np.array_equal(c[0], c[2]) for c in clips)  # no motion: the same view
-    moving = still_clips([str(photos)], 3, frames=3, size=64, motion=1.0, seed=1)
-    assert any(not np.array_equal(c[0], c[2]) for c in moving)
-    latents = [torch.zeros(3, 1, 4, 4), torch.ones(3, 1, 4, 4)]
-    drawn = sample_windows(latents, 200, 2, 4, np.random.default_rng(0), weights=np.array([0.9, 0.1]))
-    assert 0.8 < float((drawn[:, 0, 0, 0, 0] == 0).float().mean()) < 0.97
-
-    data = tmp_path / "clips" / "one"
-    data.mkdir(parents=True)
-    for t, frame in enumerate(moving_frames(4, seed=4)):
-        Image.fromarray(frame).save(data / f"frame_{t:03d}.png")
-    image = save_weights(variable_image_codec, tmp_path / "w", "image-tiny", quality=2)
-    args = ["--init", str(image), "--data", str(tmp_path / "clips"), "--out", str(tmp_path / "out"), "--crop", "64",
-            "--batch", "2", "--steps", "2", "--stills", str(photos), "--still-clips", "4"]
-    assert video_prior.main(args) == 0
-    assert "1 sequences and 4 synthetic clips" in capsys.readouterr().out
-    entry = json.loads((tmp_path / "out" / "video-stem-prior.json").read_text())
-    assert "synthetic clips of stills" in entry["training"]["recipe"]
-    assert video_prior.main([*args[:-3], str(tmp_path / "nothing")]) == 2
-    assert "nothing does not exist" in capsys.readouterr().err

@@ -201,16 +201,12 @@ class SpeechDataModule(_ResumableDataModule):
 # --- video -------------------------------------------------------------------------------------
 
 
-def synthetic_clip(
-    image: np.ndarray, frames: int, size: int, rng: np.random.Generator, motion: float = 1.0
-) -> np.ndarray:
-    """``frames`` views of a still ``image`` along a smooth random pan and zoom: [T, size, size, 3].
-    ``motion`` scales the change of pan and zoom over the clip (0: the same view in every frame)."""
+def synthetic_clip(image: np.ndarray, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``frames`` views of a still ``image`` along a smooth random pan and zoom: [T, size, size, 3]."""
     img = torch.from_numpy(np.array(image)).permute(2, 0, 1).float()[None] / 255
     h, w = img.shape[-2:]
     zoom0, zoom1 = rng.uniform(0.5, 0.9, 2)
     cx0, cy0, cx1, cy1 = rng.uniform(-0.3, 0.3, 4)
-    zoom1, cx1, cy1 = zoom0 + motion * (zoom1 - zoom0), cx0 + motion * (cx1 - cx0), cy0 + motion * (cy1 - cy0)
     out = []
     for t in np.linspace(0, 1, frames):
         zoom = zoom0 + (zoom1 - zoom0) * t

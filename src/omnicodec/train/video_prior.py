@@ -47,32 +47,14 @@ def cache_latents(codec: STEMVideoCodec, sequences: list[list[np.ndarray]]) -> l
     return latents
 
 
-def still_clips(
-    folders: list[str], count: int, frames: int, size: int, motion: float, seed: int = 0
-) -> list[list[np.ndarray]]:
-    """``count`` synthetic clips of ``frames`` ``size``² frames from random still photos of ``folders``,
-    each along a random pan and zoom of up to ``motion`` times the data module's (a uniform draw per clip)."""
-    from .data import list_images, load_rgb, synthetic_clip
-
-    photos = list_images(folders)
-    if not photos:
-        raise ValueError(f"no images in {', '.join(folders)}")
-    rng = np.random.default_rng(seed)
-    return [list(synthetic_clip(load_rgb(photos[int(rng.integers(len(photos)))]), frames, size, rng,
-                                motion=float(rng.uniform(0, motion))))
-            for _ in range(count)]
-
-
 def sample_windows(
-    latents: list[torch.Tensor], batch: int, frames: int, size: int, rng: np.random.Generator,
-    weights: np.ndarray | None = None,
+    latents: list[torch.Tensor], batch: int, frames: int, size: int, rng: np.random.Generator
 ) -> torch.Tensor:
-    """``batch`` windows ``[B, frames, M, size, size]`` of consecutive latents (smaller latents: whole);
-    ``weights``: the probability of drawing each sequence (default: equal)."""
+    """``batch`` windows ``[B, frames, M, size, size]`` of consecutive latents (smaller latents: whole)."""
     size = min([size] + [min(y.shape[-2:]) for y in latents])
     out = []
     for _ in range(batch):
-        y = latents[int(rng.integers(len(latents))) if weights is None else int(rng.choice(len(latents), p=weights))]
+        y = latents[int(rng.integers(len(latents)))]
         start = int(rng.integers(max(y.shape[0] - frames, 0) + 1))
         top, left = int(rng.integers(y.shape[-2] - size + 1)), int(rng.integers(y.shape[-1] - size + 1))
         out.append(y[start : start + frames, :, top : top + size, left : left + size])
@@ -126,7 +108,6 @@ def train_prior(
     codec: STEMVideoCodec, latents: list[torch.Tensor], steps: int, seconds: float = float("inf"),
     batch: int = 8, frames: int = 3, size: int = 16, lr: float = 1e-4, aux_lr: float = 1e-3, seed: int = 0,
     log_every: int = 50, on_log=None, export_every: int = 0, on_export=None, temporal_lr_scale: float = 1.0,
-    weights: np.ndarray | None = None,
 ) -> list[float]:
     """Train ``codec.inter`` alone for ``steps`` steps or ``seconds``; returns the loss of every step.
     ``on_log(step, mean_bpp)`` is called every ``log_every`` steps, ``on_export(step)`` every
@@ -137,7 +118,7 @@ def train_prior(
     low, high = codec.quality_range
 
     def draw(rng: np.random.Generator) -> torch.Tensor:
-        y = sample_windows(latents, batch, frames, size, rng, weights)
+        y = sample_windows(latents, batch, frames, size, rng)
         return p_frame_rate(codec, y, torch.from_numpy(rng.uniform(low, high, batch)).float())
 
     return train_rate_only(codec, codec.inter, draw, steps, seconds, lr, aux_lr=aux_lr, seed=seed, log_every=log_every,
@@ -196,12 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--temporal-lr-scale", type=float, default=1.0, help="the temporal prior and the layers "
                         "that read it learn at this multiple of --lr (default 1)")
-    parser.add_argument("--stills", nargs="*", default=[], help="photo folders that also give synthetic clips "
-                        "(a random pan and zoom of a still)")
-    parser.add_argument("--still-clips", type=int, default=200, help="synthetic clips made from --stills (default 200)")
-    parser.add_argument("--still-motion", type=float, default=0.2, help="their largest pan and zoom, as a fraction of "
-                        "the video data module's (default 0.2)")
-    parser.add_argument("--still-share", type=float, default=0.5, help="share of the windows drawn from them (default 0.5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--export-every", type=int, default=500, help="steps between exports (overwriting)")
     args = parser.parse_args(argv)
@@ -209,26 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         codec, extra = _load(args.init, args.intra_period, args.prior_kernel, args.inter_prior)
         t0 = time.monotonic()
         sequences = [read_sequence(p)[0] for d in args.data for p in video_sequences(d)]
-        if not sequences:
-            raise ValueError(f"no video sequences in {', '.join(args.data)}")
-        if not 0 <= args.still_share < 1:
-            raise ValueError(f"--still-share must be at least 0 and below 1, got {args.still_share}")
+        latents = cache_latents(codec, sequences)
+        print(f"cached {sum(len(y) for y in latents)} frame latents of {len(latents)} sequences "
+              f"in {time.monotonic() - t0:.0f} s", flush=True)
         done = extra.pop("steps")
-        stills = (still_clips(args.stills, args.still_clips, args.frames, args.crop, args.still_motion, args.seed + done)
-                  if args.stills and args.still_clips > 0 and args.still_share > 0 else [])
-        latents = cache_latents(codec, sequences + stills)
-        weights = None
-        if stills:
-            n = len(sequences)
-            weights = np.array([(1 - args.still_share) / n] * n + [args.still_share / len(stills)] * len(stills))
-        print(f"cached {sum(len(y) for y in latents)} frame latents of {len(sequences)} sequences and "
-              f"{len(stills)} synthetic clips in {time.monotonic() - t0:.0f} s", flush=True)
-        data = ", ".join(args.data) + (
-            f"; {args.still_share:.0%} of the windows from {len(stills)} synthetic clips of stills in "
-            f"{', '.join(args.stills)} (pan and zoom up to {args.still_motion:g} of the data module's)" if stills else "")
         recipe = (f"temporal prior only (frame transforms, gains and intra codec frozen): rate of P-frames, "
                   f"{args.frames}-frame windows of {args.crop}x{args.crop}, batch {args.batch}, a uniform quality per "
-                  f"window, Adam lr {args.lr} (the temporal layers ×{args.temporal_lr_scale:g}), on {data}")
+                  f"window, Adam lr {args.lr} (the temporal layers ×{args.temporal_lr_scale:g}), on {', '.join(args.data)}")
 
         def export(step: int) -> None:
             training = {"prior_steps": done + step, "recipe": recipe}
@@ -239,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         train_prior(
             codec, latents, args.steps - done, args.seconds, args.batch, args.frames, args.crop // LATENT_STRIDE,
             args.lr, seed=args.seed + done, export_every=args.export_every, on_export=export,
-            temporal_lr_scale=args.temporal_lr_scale, weights=weights,
+            temporal_lr_scale=args.temporal_lr_scale,
             on_log=lambda s, bpp: print(f"step {done + s} p_frame_bpp {bpp:.4f} {time.monotonic() - t0:.0f} s", flush=True),
         )
     except (OmnicodecError, ValueError) as exc:
