@@ -2,7 +2,7 @@
 
 Entropy coders (factorized prior, Gaussian conditional) hold the integer tables; latent
 codecs compose them: a hyperprior around a conditional codec (mean-scale, checkerboard,
-channel groups on a checkerboard, channel-wise with LRP), optionally with a temporal prior (STEM), optionally with entropy skip.
+channel-wise with LRP), optionally with a temporal prior (STEM), optionally with entropy skip.
 """
 
 from . import exact_swin  # noqa: F401 - registers the SwinV2 blocks' integer form
@@ -13,14 +13,13 @@ from .conditional import ConditionalLatentCodec, LatentOutput, MeanScaleLatentCo
 from .factorized import EntropyBottleneck
 from .frozen import FrozenTables
 from .gaussian import GaussianConditional, default_scale_table
-from .grouped import GroupedCheckerboardLatentCodec
 from .hyperprior import HyperpriorLatentCodec, MeanScaleHyperprior, TemporalPrior, hyper_transforms
 from .spatiotemporal import SpatiotemporalLatentCodec
 
 __all__ = [
     "ACGCContext",
     "ChannelwiseLatentCodec", "CheckerboardLatentCodec", "ConditionalLatentCodec", "EntropyBottleneck", "FrozenTables",
-    "GaussianConditional", "GroupedCheckerboardLatentCodec", "HyperpriorLatentCodec", "LatentOutput",
-    "MeanScaleHyperprior", "MeanScaleLatentCodec", "SpatiotemporalLatentCodec", "TemporalPrior", "anchor_mask",
-    "default_scale_table", "elic_slices", "equal_slices", "hyper_transforms",
+    "GaussianConditional", "HyperpriorLatentCodec", "LatentOutput", "MeanScaleHyperprior", "MeanScaleLatentCodec",
+    "SpatiotemporalLatentCodec", "TemporalPrior", "anchor_mask", "default_scale_table", "elic_slices", "equal_slices",
+    "hyper_transforms",
 ]

@@ -2,7 +2,7 @@
 
     python -m omnicodec.train.convert to-variable W.json OUT_DIR [--lambdas 0.0018,...,0.18]
     python -m omnicodec.train.convert image-to-video W.json OUT_DIR [--intra-period 8] [--prior-kernel 3] [--inter-prior P]
-    python -m omnicodec.train.convert add-context W.json OUT_DIR [--context checkerboard|checkerboard-groups]
+    python -m omnicodec.train.convert add-context W.json OUT_DIR [--context checkerboard]
 
 - ``to-variable``: a fixed-rate image model trained at one λ becomes a variable-rate one with a
   level per λ of the grid (CompressAI's MSE grid by default). Its networks are kept; each level's
@@ -15,10 +15,9 @@
   ``configs/video/stem-from-image.yaml`` in the whole codec). From an image model with a
   context, the P-frames' codec starts as a copy of the intra codec (``--inter-prior
   residual-checkerboard``, the default there) that ignores the previous frame until trained.
-- ``add-context``: an image model without a context gains one (``context: checkerboard``), or one with
-  the checkerboard gains channel groups (``--context checkerboard-groups``); every network is kept and
-  the new corrections start at zero, so it codes exactly as before until
-  ``python -m omnicodec.train.image_prior`` trains them.
+- ``add-context``: an image model without a context gains one (``context: checkerboard``); every
+  network is kept and the context's corrections start at zero, so it codes exactly as before until
+  ``python -m omnicodec.train.image_prior`` trains the context.
 
 All three write float32 weights (tables frozen) named after the source, for ``omnicodec train --init``.
 """
@@ -55,12 +54,10 @@ def to_variable(codec: Codec, trained_lambda: float, lambdas: list[float] = DEFA
 
 
 def add_context(codec: Codec, context: str = "checkerboard") -> Codec:
-    """A copy of an ``image/hyperprior`` ``codec`` with ``context``, which extends the codec's own (none →
-    checkerboard → checkerboard-groups; untrained, the new part codes exactly as ``codec``)."""
-    have = codec.config().get("context", "none") if codec.codec_id == "image/hyperprior" else None
-    if have is None or context not in CONTEXTS or CONTEXTS.index(context) <= CONTEXTS.index(have):
-        raise WeightsError(f"{codec.codec_id} {codec.config()} is not an image/hyperprior model whose context "
-                           f"{context!r} extends")
+    """A copy of an ``image/hyperprior`` ``codec`` without a context, with ``context`` (untrained: it
+    codes exactly as ``codec``)."""
+    if codec.codec_id != "image/hyperprior" or codec.config().get("context", "none") != "none":
+        raise WeightsError(f"{codec.codec_id} {codec.config()} is not an image/hyperprior model without a context")
     out = create_codec(codec.codec_id, {**codec.config(), "context": context})
     missing, unexpected = out.load_state_dict(codec.state_dict(), strict=False)
     if unexpected or any(not k.startswith("latent.y_codec.") for k in missing):

@@ -9,10 +9,7 @@ mirrors it with transposed convolutions and ends in ``2M`` channels (scales, mea
 ``"checkerboard"`` codes it in two passes (He et al. 2021): the anchors as before, the other half
 with a 5×5 context of the decoded anchors, the networks correcting ``h_s``'s scales and means (they
 start at zero, so a trained model without a context becomes one with it and codes exactly as before:
-``python -m omnicodec.train.convert add-context``); ``"checkerboard-groups"`` adds channel groups to
-it (a quarter, a quarter, the rest of ``y``'s channels: the anchors group by group, then the other
-half, each group corrected from the groups before it; the corrections start at zero, so a
-checkerboard model gains them with ``add-context --context checkerboard-groups`` and codes as before).
+``python -m omnicodec.train.convert add-context``).
 
 With ``levels`` > 0 the codec is variable-rate: gain units (Cui et al. 2021) give it a continuous
 quality range ``[1, levels]`` (see :mod:`.base`); ``default_quality`` is the quality used when a
@@ -21,13 +18,7 @@ caller names none.
 
 from __future__ import annotations
 
-from ...entropy_models import (
-    CheckerboardLatentCodec,
-    GroupedCheckerboardLatentCodec,
-    HyperpriorLatentCodec,
-    MeanScaleHyperprior,
-    hyper_transforms,
-)
+from ...entropy_models import CheckerboardLatentCodec, HyperpriorLatentCodec, MeanScaleHyperprior, hyper_transforms
 from ...layers import GainUnits, gdn_analysis, gdn_synthesis
 from ..base import CHANNELS
 from ..rate import LEVELS, QUALITIES
@@ -36,12 +27,7 @@ from .base import STRIDE, LatentImageCodec
 
 __all__ = ["CONTEXTS", "HyperpriorImageCodec", "STRIDE", "latent_codec"]
 
-CONTEXTS = ("none", "checkerboard", "checkerboard-groups")
-
-
-def context_groups(M: int) -> list[int]:
-    """The channel groups of ``context: checkerboard-groups``: a quarter, a quarter, the rest."""
-    return [M // 4, M // 4, M - 2 * (M // 4)]
+CONTEXTS = ("none", "checkerboard")
 
 
 def latent_codec(N: int, M: int, context: str = "none") -> HyperpriorLatentCodec:
@@ -51,9 +37,6 @@ def latent_codec(N: int, M: int, context: str = "none") -> HyperpriorLatentCodec
     if context == "checkerboard":
         return HyperpriorLatentCodec(*hyper_transforms(M, N, 2 * M), z_channels=N,
                                      y_codec=CheckerboardLatentCodec(M, 2 * M, residual=True))
-    if context == "checkerboard-groups":
-        return HyperpriorLatentCodec(*hyper_transforms(M, N, 2 * M), z_channels=N,
-                                     y_codec=GroupedCheckerboardLatentCodec(M, 2 * M, context_groups(M)))
     return MeanScaleHyperprior(*hyper_transforms(M, N, 2 * M), z_channels=N, y_channels=M)
 
 
