@@ -319,3 +319,25 @@ def test_every_plan_entry_fits_the_weights_it_starts_from():
         run = torch.nn.Module()
         run.codec = create_codec(model["codec_id"], model["codec_config"])
         assert _init_from_weights(run, REPO / entry.init, strict=True) == [], entry.name
+
+
+def test_results_over_the_file_limit_drop_the_logs_then_compress(tmp_path, monkeypatch):
+    from omnicodec.train import burst
+
+    folder = tmp_path / "model"
+    (folder / "weights").mkdir(parents=True)
+    (folder / "weights" / "w.safetensors").write_bytes(bytes(range(256)) * 400)  # 100 KiB, compressible
+    (folder / "train.log").write_bytes(b"x" * 50_000)
+    target = tmp_path / "model.tar"
+    monkeypatch.setattr(burst, "MAX_FILE_BYTES", 10 * 1024 * 1024)
+    burst._pack_results(folder, target)
+    with tarfile.open(target) as tar:
+        assert "train.log" in tar.getnames()
+    monkeypatch.setattr(burst, "MAX_FILE_BYTES", 120_000)  # the weights fit, the log does not
+    burst._pack_results(folder, target)
+    with tarfile.open(target, "r:") as tar:
+        assert "train.log" not in tar.getnames() and "weights/w.safetensors" in tar.getnames()
+    monkeypatch.setattr(burst, "MAX_FILE_BYTES", 50_000)  # only compressed
+    assert burst._pack_results(folder, target) <= 50_000
+    with tarfile.open(target) as tar:  # read as tar xf reads it: the compression is detected
+        assert tar.extractfile("weights/w.safetensors").read() == bytes(range(256)) * 400

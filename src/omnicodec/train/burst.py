@@ -14,7 +14,8 @@ and the image model's GPU-encoded Kodak files are decoded on the CPU (``benchmar
 
 The output folder receives at most 8 files of at most 16 MiB: ``burst.json`` (the summary),
 ``burst.log``, ``cross_device.txt`` and one ``<model>.tar`` per model (float16 weights, eval
-JSON before/after, the derived config, Lightning's CSV log and the training log). Weights are
+JSON before/after, the derived config, Lightning's CSV log and the training log; over 16 MiB, the
+weights and eval JSON alone, gzip-compressed if still needed: ``tar xf`` reads either). Weights are
 named like those they started from (``image-hyperprior-variable``), or ``<model>-burst`` from scratch.
 
 A plan is a JSON list of entries like :class:`PlanEntry` (``--plan plan.json``); ``--split`` sets
@@ -321,12 +322,25 @@ def _cross_device(weights: Path, kodak: Path, cuda: bool, limit: int | None, log
     return text
 
 
-def _tar(folder: Path, names: list[str], target: Path) -> int:
-    with tarfile.open(target, "w") as tar:
+def _tar(folder: Path, names: list[str], target: Path, compress: bool = False) -> int:
+    with tarfile.open(target, "w:gz" if compress else "w") as tar:
         for name in names:
             if (folder / name).exists():
                 tar.add(folder / name, arcname=name)
     return target.stat().st_size
+
+
+def _pack_results(folder: Path, target: Path) -> int:
+    """One model's results as ``target`` (a tar) under :data:`MAX_FILE_BYTES` where possible: everything;
+    else the weights and eval JSON; else those gzip-compressed (float16 weights shrink about 8 %)."""
+    size = _tar(folder, ["weights", "eval-before.json", "eval-after.json", "config.yaml", "stats.json",
+                         "train.log", "logs"], target)
+    essential = ["weights", "eval-before.json", "eval-after.json", "stats.json"]
+    if size > MAX_FILE_BYTES:  # keep the weights, drop the logs
+        size = _tar(folder, essential, target)
+    if size > MAX_FILE_BYTES:
+        size = _tar(folder, essential, target, compress=True)
+    return size
 
 
 def run(
@@ -402,11 +416,7 @@ def run(
         except Exception as exc:  # one model's failure must not cost the others' results
             record["error"] = f"{type(exc).__name__}: {exc}"
             log(f"[{entry.name}] failed: {record['error']}")
-        size = _tar(folder, ["weights", "eval-before.json", "eval-after.json", "config.yaml", "stats.json",
-                             "train.log", "logs"], out / f"{entry.name}.tar")
-        if size > MAX_FILE_BYTES:  # keep the weights, drop the logs
-            size = _tar(folder, ["weights", "eval-before.json", "eval-after.json", "stats.json"], out / f"{entry.name}.tar")
-        record["tar_bytes"] = size
+        record["tar_bytes"] = _pack_results(folder, out / f"{entry.name}.tar")
     summary["seconds"] = round(time.monotonic() - t0, 1)
     log(f"burst done in {summary['seconds']} s")
     (out / "burst.log").write_text("\n".join(log_lines) + "\n")
