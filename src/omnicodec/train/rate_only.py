@@ -29,16 +29,18 @@ def train_rate_only(
     part.requires_grad_(True).train()
     aux_ids = {id(p) for m in part.modules() if hasattr(m, "quantile_parameters") for p in m.quantile_parameters()}
     fast_ids = {id(p) for p in fast}
-    groups = [{"params": [p for p in part.parameters() if id(p) not in aux_ids | fast_ids], "scale": 1.0},
-              {"params": [p for p in part.parameters() if id(p) in fast_ids], "scale": float(fast_scale)}]
+    slow = [p for p in part.parameters() if id(p) not in aux_ids and id(p) not in fast_ids]
+    quick = [p for p in part.parameters() if id(p) in fast_ids]
+    groups = [{"params": slow, "scale": 1.0}, {"params": quick, "scale": float(fast_scale)}]
     main = torch.optim.Adam([g for g in groups if g["params"]], lr=lr)
     aux = torch.optim.Adam([p for p in part.parameters() if id(p) in aux_ids], lr=aux_lr)
     rng, losses, start = np.random.default_rng(seed), [], time.monotonic()
     for step in range(first, steps):
         if time.monotonic() - start > seconds:
             break
+        cosine = lr_floor + (1 - lr_floor) * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
         for group in main.param_groups:
-            group["lr"] = group["scale"] * lr * (lr_floor + (1 - lr_floor) * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))))
+            group["lr"] = group["scale"] * lr * cosine
         loss = draw_loss(rng)
         aux_loss = part.entropy_bottleneck.aux_loss()
         main.zero_grad(set_to_none=True)
