@@ -9,7 +9,9 @@ quality between levels) and its λ is interpolated in the logarithm like the gai
 model learns every rate.
 
 ``freeze`` names parameter prefixes of the codec that stay as loaded (e.g. a video codec whose
-frame transforms come from the trained image model trains only its temporal part first).
+frame transforms come from the trained image model trains only its temporal part first, or an
+image codec trains only its synthesis transform with ``freeze: [g_a, latent, gains]``: then no
+quantile is left to fit and the step runs without the second optimizer).
 
 Checkpoints also carry the random generators' states, so a run resumed from any
 checkpoint draws the same quantisation noise as the uninterrupted run (the data side is

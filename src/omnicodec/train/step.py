@@ -80,15 +80,19 @@ class RDStep(L.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         network, quantiles = self.trained_parameters()
+        if not network:
+            raise ValueError("no network parameter is left to train: freeze names every one of them")
         main = torch.optim.Adam(network, lr=hp.lr)
-        aux = torch.optim.Adam(quantiles, lr=hp.aux_lr)
+        # a frozen entropy bottleneck leaves no quantile to fit: then there is no second optimizer
+        optimizers = [main] + ([torch.optim.Adam(quantiles, lr=hp.aux_lr)] if quantiles else [])
         total = schedule_length(hp.total_steps, self._trainer.max_steps if self._trainer is not None else None)
         floor = hp.get("lr_floor", 0.05)
         schedule = torch.optim.lr_scheduler.LambdaLR(main, lambda s: warmup_cosine(s, hp.warmup_steps, total, floor))
-        return [main, aux], [schedule]
+        return optimizers, [schedule]
 
     def training_step(self, batch: torch.Tensor, batch_idx: int):
-        opt, aux_opt = self.optimizers()
+        opts = self.optimizers()
+        opt, aux_opt = (opts[0], opts[1]) if isinstance(opts, (list, tuple)) else (opts, None)
         terms = self.losses(batch)
         aux = self.aux_loss()
         # checking reads the loss back to the host and so waits for the device; a GPU run checks
@@ -100,14 +104,16 @@ class RDStep(L.LightningModule):
                 "(the last checkpoint written before this step is intact; lower the learning rate and resume from it)"
             )
         opt.zero_grad(set_to_none=True)
-        aux_opt.zero_grad(set_to_none=True)
+        if aux_opt is not None:
+            aux_opt.zero_grad(set_to_none=True)
         self.manual_backward(terms["loss"] + aux)
         if self.hparams.clip_norm:
             self.clip_gradients(opt, gradient_clip_val=self.hparams.clip_norm, gradient_clip_algorithm="norm")
         opt.step()
         # stepped unwrapped: Lightning counts every wrapped step() as a global step, and one
         # batch must be one step
-        aux_opt.optimizer.step()
+        if aux_opt is not None:
+            aux_opt.optimizer.step()
         sched = self.lr_schedulers()
         if sched is not None:
             sched.step()
