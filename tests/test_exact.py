@@ -2,6 +2,7 @@
 does not depend on threads or dtypes, and the codec that uses it decodes identically."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -19,12 +20,17 @@ from omnicodec.entropy_models import (
 )
 from omnicodec.entropy_models.exact import ACT_BITS, EXACT_LIMIT, SCHEME, SLOPE_BITS, WEIGHT_BITS, ExactNetwork
 from omnicodec.errors import UnsupportedVersionError
+from omnicodec.layers.gdn import GDN
+from omnicodec.layers.gdn_transforms import gdn_analysis, gdn_synthesis
 
 
 def reference(net: nn.Sequential, x: torch.Tensor) -> np.ndarray:
     """The fixed-point network in numpy int64, written out loop by loop (one image)."""
     h = np.round(x[0].double().numpy() * 2.0**ACT_BITS).astype(np.int64)
     for m in net:
+        if isinstance(m, GDN):
+            h = gdn_reference(m, h)
+            continue
         if isinstance(m, nn.LeakyReLU):
             slope = round(m.negative_slope * 2**SLOPE_BITS)
             h = np.where(h < 0, (h * slope) // 2**SLOPE_BITS, h)
@@ -58,6 +64,23 @@ def reference(net: nn.Sequential, x: torch.Tensor) -> np.ndarray:
             h = out
         h = (h + b.reshape(-1, *([1] * len(spatial)))) // 2**WEIGHT_BITS
     return h
+
+
+def gdn_reference(m: GDN, h: np.ndarray) -> np.ndarray:
+    """GDN / IGDN on int64 activations [C, H, W] with Python's integer square root, from the
+    module's float parameters by the rule of ``entropy_models.exact_gdn``."""
+    def param(reparam, v):
+        v = np.maximum(v.detach().double().numpy(), float(reparam.lower_bound.bound))
+        return v * v - float(reparam.pedestal)
+
+    beta = np.round(param(m.beta_reparam, m.beta) * 2.0 ** (WEIGHT_BITS + ACT_BITS)).astype(np.int64)
+    gamma = np.round(param(m.gamma_reparam, m.gamma) * 2.0**WEIGHT_BITS).astype(np.int64)
+    limit = (EXACT_LIMIT - int(np.abs(beta).max())) // int(np.abs(gamma).sum(1).max())
+    h = np.clip(h, -(2**26), 2**26)
+    squares = np.minimum((h * h) // 2**ACT_BITS, limit)
+    norm = (np.tensordot(gamma, squares, axes=(1, 0)) + beta[:, None, None]) // 2 ** (WEIGHT_BITS - ACT_BITS)
+    root = np.vectorize(lambda n: max(math.isqrt(int(n)), 1))(norm).astype(np.int64)
+    return (h * root) // 2**ACT_BITS if m.inverse else (h * 2**ACT_BITS) // root
 
 
 def hyper_synthesis(dims: int, seed: int = 0) -> nn.Sequential:
@@ -302,3 +325,47 @@ def test_ecc_chunks_are_exact_with_the_temporal_summary():
     assert model.latent.exact_parameters
     g = torch.Generator().manual_seed(11)
     code_with_threads(model.latent, [torch.randn(1, 8, 16, generator=g) * 3 for _ in range(3)])
+
+
+def gdn_pair(seed: int = 0) -> tuple[nn.Sequential, nn.Sequential]:
+    """A small analysis and synthesis transform whose GDN parameters are far from their start."""
+    torch.manual_seed(seed)
+    g_a, g_s = gdn_analysis(8, 6), gdn_synthesis(6, 8)
+    with torch.no_grad():
+        for net in (g_a, g_s):
+            for m in net:
+                if isinstance(m, GDN):
+                    m.beta.uniform_(0.2, 1.5)
+                    m.gamma.copy_(torch.rand_like(m.gamma) * 0.4)
+    return g_a, g_s
+
+
+def test_gdn_transforms_run_exactly_and_equal_an_integer_reference():
+    g_a, g_s = gdn_pair()
+    assert ExactNetwork.supports(g_a) and ExactNetwork.supports(g_s)
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(1, 3, 32, 48, generator=g)
+    y = ExactNetwork(g_a)(x)
+    np.testing.assert_array_equal((y[0] * 2.0**ACT_BITS).numpy().astype(np.int64), reference(g_a, x))
+    y_hat = torch.round(y * 4)  # latents of every size
+    out = ExactNetwork(g_s)(y_hat)
+    np.testing.assert_array_equal((out[0] * 2.0**ACT_BITS).numpy().astype(np.int64), reference(g_s, y_hat))
+    # and they compute the float transforms, up to fixed-point rounding
+    with torch.no_grad():
+        torch.testing.assert_close(y.float(), g_a(x), atol=2e-2, rtol=1e-2)
+        torch.testing.assert_close(out.float(), g_s(y_hat.float()), atol=2e-2, rtol=1e-2)
+
+
+def test_gdn_transforms_give_the_same_integers_with_one_or_two_threads():
+    g_a, g_s = gdn_pair(1)
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    threads = torch.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            y = ExactNetwork(g_a)(x)
+            outs.append((y, ExactNetwork(g_s)(torch.round(y))))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])

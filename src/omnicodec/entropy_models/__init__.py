@@ -5,7 +5,10 @@ codecs compose them: a hyperprior around a conditional codec (mean-scale, checke
 channel-wise with LRP), optionally with a temporal prior (STEM), optionally with entropy skip.
 """
 
-from . import exact_swin  # noqa: F401 - registers the SwinV2 blocks' integer form
+from . import (
+    exact_gdn,  # noqa: F401 - registers GDN's integer form (whole GDN transforms run exactly)
+    exact_swin,  # noqa: F401 - registers the SwinV2 blocks' integer form
+)
 from .attention import ACGCContext
 from .channelwise import ChannelwiseLatentCodec, elic_slices, equal_slices
 from .checkerboard import CheckerboardLatentCodec, anchor_mask

@@ -41,7 +41,8 @@ Supported: one layer or an ``nn.Sequential`` (nested too) of ``Conv1d/2d`` (any 
 last dimension), ``LayerNorm`` (over the last dimension), ``ReLU``, ``LeakyReLU`` (slope in
 [0, 1]), ``ELU`` (alpha 1), ``GELU`` (erf form), ``Tanh`` and ``Identity``, plus the modules
 registered with :func:`register_exact` (the attention contexts register their integer
-forms next to their definitions, the SwinV2 blocks in :mod:`.exact_swin`). :meth:`ExactNetwork.supports`
+forms next to their definitions, the SwinV2 blocks in :mod:`.exact_swin`, GDN and IGDN in
+:mod:`.exact_gdn`, so that a whole GDN analysis or synthesis transform runs exactly). :meth:`ExactNetwork.supports`
 says whether a network qualifies.
 
 Composition: inputs are rounded to ``ACT_BITS`` fractional bits, so the output of one exact
