@@ -40,6 +40,15 @@ def test_integer_square_root_is_the_floor_of_the_true_root():
     assert fx.isqrt(torch.tensor(values)).tolist() == [math.isqrt(v) for v in values]
 
 
+def test_float_square_root_is_the_floor_of_the_true_root_below_2_to_52():
+    rng = random.Random(2)
+    values = [rng.randrange(0, 2**52) for _ in range(3000)]
+    values += [s * s + e for s in (1, 2**20 + 3, 2**26 - 1, 67108863) for e in (-1, 0, 1) if s * s + e < 2**52]
+    values += [0, 1, 2, 3, 2**52 - 1]
+    roots = fx.isqrt_float(torch.tensor(values, dtype=torch.float64))
+    assert roots.dtype == torch.float64 and roots.long().tolist() == [math.isqrt(v) for v in values]
+
+
 @pytest.mark.parametrize("name", ["gelu", "exp", "sigmoid", "tanh", "elu"])
 def test_tables_equal_decimal_arithmetic_and_round_the_true_values(name):
     first, last, bits = fx._TABLES[name]

@@ -11,7 +11,8 @@ fixed point with :class:`.exact.ExactNetwork` and give the same integers on ever
 - the squares ``floor(h * h / 2**ACT_BITS)`` (``h`` clamped to ``±2**26``, so ``h * h`` is an exact
   float64 integer) go through that 1×1 convolution, clamped like any exact layer so that every
   partial sum stays below ``2**53``; the sum keeps ``2 * ACT_BITS`` fractional bits, so its integer
-  square root has ``ACT_BITS`` (at least 1: a zero root cannot divide);
+  square root (:func:`.fixedpoint.isqrt_float`) has ``ACT_BITS`` (at least 1: a zero root cannot
+  divide);
 - GDN divides by the root, ``floor(h * 2**ACT_BITS / root)``, IGDN multiplies,
   ``floor(h * root / 2**ACT_BITS)``; both products are integers below ``2**53``.
 """
@@ -27,6 +28,7 @@ from .exact import cached, integer_affine, register_exact
 from .fixedpoint import ACT_BITS, WEIGHT_BITS
 
 INPUT_LIMIT = 2**26  # |h| before squaring: h * h < 2**52
+NORM_LIMIT = 2**52 - 1  # the sum is below 2**45 by the clamp; this bound keeps the root's float form exact
 
 
 def _nonnegative(reparam, stored: torch.Tensor, device) -> torch.Tensor:
@@ -52,8 +54,8 @@ def gdn(module: GDN, h: torch.Tensor) -> torch.Tensor:
     h = h.clamp(-INPUT_LIMIT, INPUT_LIMIT)
     squares = fx.shift_floor(h * h, ACT_BITS).clamp_max(limit)
     # units 2**-(WEIGHT_BITS + ACT_BITS) -> 2**-(2 * ACT_BITS)
-    norm = fx.shift_floor(F.conv2d(squares, gamma, beta), WEIGHT_BITS - ACT_BITS)
-    root = fx.isqrt(norm.long()).clamp_min(1).double()
+    norm = fx.shift_floor(F.conv2d(squares, gamma, beta), WEIGHT_BITS - ACT_BITS).clamp_max(NORM_LIMIT)
+    root = fx.isqrt_float(norm).clamp_min(1)
     if module.inverse:
         return fx.shift_floor(h * root, ACT_BITS)
     return fx.floor_div(h * 2.0**ACT_BITS, root)

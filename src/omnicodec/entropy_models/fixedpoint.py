@@ -184,6 +184,16 @@ def isqrt(n: torch.Tensor) -> torch.Tensor:
     return s
 
 
+def isqrt_float(n: torch.Tensor) -> torch.Tensor:
+    """``floor(sqrt(n))`` of float64 integers ``0 <= n < 2**52``, in float64: the same integers as
+    :func:`isqrt` without leaving float64. A correctly rounded ``sqrt`` (IEEE 754) gives them
+    already; the integer correction keeps them where a ``sqrt`` is not (the root is below ``2**26``,
+    so each square in it is an exact float64 integer)."""
+    s = torch.sqrt(n).floor_()
+    s = s - (s * s > n).double()
+    return s + ((s + 1) * (s + 1) <= n).double()
+
+
 def shift_floor(h: torch.Tensor, bits: int) -> torch.Tensor:
     """``floor(h / 2**bits)`` of float64 integers (division by a power of two is exact)."""
     return torch.floor(h * 2.0**-bits)
