@@ -116,3 +116,31 @@ def test_a_residual_inter_codec_learns_what_the_reference_adds(variable_image_co
     train_prior(codec.train(), latents, steps=60, batch=4, frames=3, size=4, lr=3e-3)
     p, intra_after = rates()
     assert intra_after == intra and p < 0.9 * intra, (p, intra)
+
+
+def test_motion_training_learns_from_moved_references_and_changes_only_inter(variable_image_codec):
+    codec = video_prior.with_motion(STEMVideoCodec.from_image(variable_image_codec, intra_period=4), 16, 4)
+    assert codec.motion_block == 16 and codec.motion_range == 4
+    pairs = video_prior.motion_pairs(codec.eval(), [moving_frames(4, seed=5), moving_frames(3, seed=6)])
+    levels = codec.gains.levels
+    assert len(pairs) == 5 and all(tuple(m.shape) == (levels, *y.shape) for y, m in pairs)
+    before = {k: v.clone() for k, v in codec.state_dict().items()}
+    losses = video_prior.train_motion_prior(codec, pairs, steps=40, batch=4, size=4, lr=3e-3)
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10]), (losses[:10], losses[-10:])
+    changed = {k for k, v in codec.state_dict().items() if not torch.equal(before[k], v)}
+    assert changed and all(k.startswith("inter.") for k in changed), sorted(changed)[:5]
+
+
+def test_the_command_turns_motion_on(tmp_path, variable_image_codec):
+    video = save_weights(STEMVideoCodec.from_image(variable_image_codec, intra_period=4), tmp_path / "w", "video-tiny",
+                         quality=2)
+    data = tmp_path / "clips" / "one"
+    data.mkdir(parents=True)
+    for t, frame in enumerate(moving_frames(3, seed=4)):
+        Image.fromarray(frame).save(data / f"frame_{t:03d}.png")
+    assert video_prior.main(["--init", str(video), "--steps", "2", "--data", str(tmp_path / "clips"), "--out",
+                             str(tmp_path / "out"), "--crop", "64", "--batch", "2", "--motion-block", "16",
+                             "--motion-range", "4"]) == 0
+    entry = json.loads((tmp_path / "out" / "video-stem-prior.json").read_text())
+    assert entry["config"]["motion_block"] == 16 and entry["config"]["motion_range"] == 4
+    assert "moved" in entry["training"]["recipe"]

@@ -10,6 +10,12 @@ every later frame is a P-frame on the previous one's rounded latent. The loss is
 rate (``y`` and ``z`` under ``inter``) in bits per pixel. It is rate only: with frozen
 transforms the distortion depends on ``inter`` only through the rounding centres.
 
+With motion (``--motion-block``, or a video model that has it) a P-frame's reference is the latent of
+the previous decoded frame moved onto it by block motion: for every frame of the training clips and
+every integer quality level, the previous frame is intra-coded and decoded at that level, moved by the
+vectors the encoder's search finds, and analysed by ``g_a`` once; training draws a frame, a quality
+in the codec's range (the reference of the nearest level) and a window, and learns the P-frame's rate.
+
     python -m omnicodec.train.video_prior --init IMAGE_OR_VIDEO.json --out runs/prior [--seconds 3600]
 """
 
@@ -23,6 +29,7 @@ import numpy as np
 import torch
 
 from ..codecs.image.padding import pad_to_multiple
+from ..codecs.video.motion import compensate, motion_search
 from ..codecs.video.stem import IMAGE_CONTEXT, INTER_PRIORS, STEMVideoCodec
 from ..constants import IMAGE_STRIDE
 from ..datasets.folders import video_sequences
@@ -126,12 +133,72 @@ def train_prior(
                            fast=temporal_parameters(codec), fast_scale=temporal_lr_scale)
 
 
+@torch.no_grad()
+def motion_pairs(codec: STEMVideoCodec, sequences: list[list[np.ndarray]], on_clip=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """For every frame but the first of each sequence: its latent ``[M, h, w]`` and the latents
+    ``[L, M, h, w]`` of the previous frame decoded at each quality level ``1…L`` and moved onto it
+    (all unscaled)."""
+    pairs, levels = [], codec.gains.levels
+    for frames in sequences:
+        xs = [pad_to_multiple(torch.from_numpy(np.array(f)).permute(2, 0, 1)[None].float().div_(255.0), IMAGE_STRIDE)
+              for f in frames]
+        ys = [codec.g_a(x) for x in xs]
+        for t in range(1, len(xs)):
+            moved = []
+            for q in range(1, levels + 1):
+                y_hat = codec.intra.eval()(codec.gains.scale(ys[t - 1], q))[0]
+                decoded = codec.g_s(codec.gains.scale(y_hat, q, inverse=True)).clamp_(0, 1)
+                vectors = motion_search(xs[t], decoded, codec.motion_block, codec.motion_range)
+                moved.append(codec.g_a(compensate(decoded, vectors, codec.motion_block)))
+            pairs.append((ys[t][0], torch.cat(moved)))
+        if on_clip is not None:
+            on_clip(len(pairs))
+    return pairs
+
+
+def moved_rate(codec: STEMVideoCodec, pairs: list, batch: int, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """Bits per pixel of ``batch`` P-frame windows (``size`` latent elements square) drawn from
+    :func:`motion_pairs`, each at a uniform quality, coded by ``inter`` on its moved reference."""
+    low, high = codec.quality_range
+    s = min([size] + [min(y.shape[-2:]) for y, _ in pairs])
+    targets, references = [], []
+    for _ in range(batch):
+        y, moved = pairs[int(rng.integers(len(pairs)))]
+        q = float(rng.uniform(low, high))
+        reference = moved[int(round(q)) - 1]
+        top, left = int(rng.integers(y.shape[-2] - s + 1)), int(rng.integers(y.shape[-1] - s + 1))
+        targets.append(codec.gains.scale(y[None, :, top : top + s, left : left + s], q))
+        references.append(codec.gains.scale(reference[None, :, top : top + s, left : left + s], q))
+    _, likelihoods, _ = codec.inter(torch.cat(targets), torch.cat(references))
+    return bits_from_likelihoods(likelihoods) / (batch * s * s * LATENT_STRIDE**2)
+
+
+def train_motion_prior(
+    codec: STEMVideoCodec, pairs: list, steps: int, seconds: float = float("inf"), batch: int = 8, size: int = 16,
+    lr: float = 1e-4, seed: int = 0, log_every: int = 50, on_log=None, export_every: int = 0, on_export=None,
+    temporal_lr_scale: float = 1.0,
+) -> list[float]:
+    """:func:`train_prior` for a codec with motion, on :func:`motion_pairs`."""
+    if codec.gains is None or not codec.motion_block:
+        raise ValueError("motion training needs a variable-rate video model with motion_block set")
+    return train_rate_only(codec, codec.inter, lambda rng: moved_rate(codec, pairs, batch, size, rng), steps, seconds,
+                           lr, seed=seed, log_every=log_every, on_log=on_log, export_every=export_every,
+                           on_export=on_export, fast=temporal_parameters(codec), fast_scale=temporal_lr_scale)
+
+
 def temporal_parameters(codec: STEMVideoCodec) -> tuple[torch.nn.Parameter, ...]:
     """The parameters of ``inter`` that read the previous frame: the temporal prior, and the first layers
     that take its features (``h_a``'s and the entropy-parameter network's)."""
     inter = codec.inter
     return (*inter.temporal_prior.parameters(), *inter.h_a[0].parameters(),
             *inter.y_codec.entropy_parameters[0].parameters())
+
+
+def with_motion(codec: STEMVideoCodec, block: int, reach: int) -> STEMVideoCodec:
+    """The same model with P-frames on the moved previous frame (every parameter kept)."""
+    video = STEMVideoCodec(**{**codec.config(), "motion_block": block, "motion_range": reach})
+    video.load_state_dict(codec.state_dict())
+    return video
 
 
 def _load(
@@ -169,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prior-kernel", type=int, default=3, help="temporal prior convolutions from an image model: 3 or 5")
     parser.add_argument("--inter-prior", choices=INTER_PRIORS, help="the P-frames' checkerboard from an image model "
                         "(default: residual-checkerboard when the image model has a context, else checkerboard)")
+    parser.add_argument("--motion-block", type=int, default=0, help="P-frames on the previous frame moved by "
+                        "block motion, blocks of this many pixels (8, 16 or 32; default: as the model has it)")
+    parser.add_argument("--motion-range", type=int, default=16, help="motion vectors within ±this many pixels")
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=float("inf"), help="stop after this many seconds")
     parser.add_argument("--batch", type=int, default=8)
@@ -182,14 +252,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         codec, extra = _load(args.init, args.intra_period, args.prior_kernel, args.inter_prior)
+        if args.motion_block and (args.motion_block, args.motion_range) != (codec.motion_block, codec.motion_range):
+            codec = with_motion(codec, args.motion_block, args.motion_range)
         t0 = time.monotonic()
         sequences = [read_sequence(p)[0] for d in args.data for p in video_sequences(d)]
-        latents = cache_latents(codec, sequences)
-        print(f"cached {sum(len(y) for y in latents)} frame latents of {len(latents)} sequences "
-              f"in {time.monotonic() - t0:.0f} s", flush=True)
+        if codec.motion_block:
+            pairs = motion_pairs(codec, sequences, on_clip=lambda n: print(
+                f"moved references of {n} frames ({time.monotonic() - t0:.0f} s)", flush=True))
+        else:
+            latents = cache_latents(codec, sequences)
+            print(f"cached {sum(len(y) for y in latents)} frame latents of {len(latents)} sequences "
+                  f"in {time.monotonic() - t0:.0f} s", flush=True)
         done = extra.pop("steps")
+        window = (f"P-frames of {args.crop}x{args.crop} on the previous frame decoded at the nearest level and moved"
+                  if codec.motion_block else f"{args.frames}-frame windows of {args.crop}x{args.crop}")
         recipe = (f"temporal prior only (frame transforms, gains and intra codec frozen): rate of P-frames, "
-                  f"{args.frames}-frame windows of {args.crop}x{args.crop}, batch {args.batch}, a uniform quality per "
+                  f"{window}, batch {args.batch}, a uniform quality per "
                   f"window, Adam lr {args.lr} (the temporal layers ×{args.temporal_lr_scale:g}), on {', '.join(args.data)}")
 
         def export(step: int) -> None:
@@ -198,12 +276,19 @@ def main(argv: list[str] | None = None) -> int:
                                 {**extra, "training": training}, overwrite=True)
             print(f"step {done + step}: wrote {path}", flush=True)
 
-        train_prior(
-            codec, latents, args.steps - done, args.seconds, args.batch, args.frames, args.crop // LATENT_STRIDE,
-            args.lr, seed=args.seed + done, export_every=args.export_every, on_export=export,
-            temporal_lr_scale=args.temporal_lr_scale,
-            on_log=lambda s, bpp: print(f"step {done + s} p_frame_bpp {bpp:.4f} {time.monotonic() - t0:.0f} s", flush=True),
-        )
+        def log(step: int, bpp: float) -> None:
+            print(f"step {done + step} p_frame_bpp {bpp:.4f} {time.monotonic() - t0:.0f} s", flush=True)
+
+        if codec.motion_block:
+            train_motion_prior(codec, pairs, args.steps - done, args.seconds, args.batch, args.crop // LATENT_STRIDE,
+                               args.lr, seed=args.seed + done, export_every=args.export_every, on_export=export,
+                               temporal_lr_scale=args.temporal_lr_scale, on_log=log)
+        else:
+            train_prior(
+                codec, latents, args.steps - done, args.seconds, args.batch, args.frames, args.crop // LATENT_STRIDE,
+                args.lr, seed=args.seed + done, export_every=args.export_every, on_export=export,
+                temporal_lr_scale=args.temporal_lr_scale, on_log=log,
+            )
     except (OmnicodecError, ValueError) as exc:
         print(f"omnicodec: error: {exc}", file=sys.stderr)
         return 2

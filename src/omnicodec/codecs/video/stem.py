@@ -22,6 +22,12 @@ picture and only the temporal part (``inter``) has to learn. With ``levels`` the
 variable-rate like the image model: every frame's latent is scaled by the gains of the clip's
 quality, the temporal reference lives in that scaled domain, and the quality travels in the
 side info.
+
+Motion (``motion_block`` > 0): a P-frame's entropy model reads, instead of the previous decoded
+latent, the latent of the previous decoded frame moved block by block (:mod:`.motion`: integer vectors
+found by the encoder, sent in the frame's ``v`` stream) and analysed by ``g_a``. That reference path
+runs in fixed point (:mod:`.reference`), so encoder and decoder derive it bit for bit on any machine;
+the decoder outputs the exactly synthesised frames.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from ..image.memory import coding_bytes, widest
 from ..image.padding import crop, pad_to_multiple
 from ..rate import LEVELS, QUALITIES, VariableRate
 from ..registry import register_codec
+from .motion import BLOCKS, MAX_REACH, compensate, decode_vectors, encode_vectors, grid, motion_search
+from .reference import MotionReference
 
 INTRA_PRIORS = ("checkerboard", "mean-scale", "residual-checkerboard")
 INTER_PRIORS = ("checkerboard", "residual-checkerboard")  # the P-frames' checkerboard: plain, or correcting h_s
@@ -57,9 +65,15 @@ class STEMVideoCodec(VariableRate, Codec):
     def __init__(
         self, N: int = 128, M: int = 192, intra_period: int = 32, residual: bool = False, levels: int = 0,
         default_quality: float = 3.0, intra_prior: str = "checkerboard", prior_kernel: int = 5,
-        inter_prior: str = "checkerboard",
+        inter_prior: str = "checkerboard", motion_block: int = 0, motion_range: int = 16,
     ) -> None:
         super().__init__()
+        if motion_block not in (0, *BLOCKS):
+            raise ValueError(f"motion_block must be 0 (no motion) or one of {BLOCKS}, got {motion_block!r}")
+        if not 1 <= motion_range <= MAX_REACH:
+            raise ValueError(f"motion_range must be from 1 to {MAX_REACH} pixels, got {motion_range!r}")
+        if motion_block and residual:
+            raise ValueError("motion compensation predicts the latent itself; it does not combine with residual=True")
         if intra_period < 1:
             raise ValueError("intra_period must be at least 1")
         if prior_kernel not in PRIOR_KERNELS:
@@ -71,6 +85,7 @@ class STEMVideoCodec(VariableRate, Codec):
         self.N, self.M, self.intra_period, self.residual = int(N), int(M), int(intra_period), bool(residual)
         self.levels, self.intra_prior, self.prior_kernel = int(levels), intra_prior, int(prior_kernel)
         self.inter_prior = inter_prior
+        self.motion_block, self.motion_range = int(motion_block), int(motion_range)
         self.gains = GainUnits(self.M, self.levels) if self.levels else None
         if self.gains is not None:
             self.default_quality = self._quality(min(float(default_quality), self.levels))
@@ -86,7 +101,8 @@ class STEMVideoCodec(VariableRate, Codec):
     @classmethod
     def config_ranges(cls) -> dict:
         return {"N": CHANNELS, "M": CHANNELS, "intra_period": (1, 1 << 20), "levels": LEVELS, "default_quality": QUALITIES,
-                "prior_kernel": (min(PRIOR_KERNELS), max(PRIOR_KERNELS))}
+                "prior_kernel": (min(PRIOR_KERNELS), max(PRIOR_KERNELS)), "motion_block": (0, max(BLOCKS)),
+                "motion_range": (1, MAX_REACH)}
 
     def config(self) -> dict:
         config = {"N": self.N, "M": self.M, "intra_period": self.intra_period, "residual": self.residual}
@@ -96,6 +112,8 @@ class STEMVideoCodec(VariableRate, Codec):
             config["prior_kernel"] = self.prior_kernel
         if self.inter_prior != "checkerboard":
             config["inter_prior"] = self.inter_prior
+        if self.motion_block:
+            config.update(motion_block=self.motion_block, motion_range=self.motion_range)
         if self.levels:
             config.update(levels=self.levels, default_quality=self.default_quality)
         return config
@@ -166,20 +184,38 @@ class STEMVideoCodec(VariableRate, Codec):
     def forward(self, x: torch.Tensor, quality: torch.Tensor | float | None = None) -> CodecOutput:
         """``quality`` (variable-rate codecs): a number, or a ``[B]`` tensor with one quality per clip."""
         h, w = x.shape[-2:]
-        frames, likelihoods, reference = [], {}, None
+        frames, likelihoods, reference, previous = [], {}, None, None
         for t in range(x.shape[1]):
-            y = self._scaled(self.g_a(pad_to_multiple(x[:, t], STRIDE)), quality)
+            padded = pad_to_multiple(x[:, t], STRIDE)
+            y = self._scaled(self.g_a(padded), quality)
             if self.is_intra(t) or reference is None:
                 y_hat, lik, _ = self.intra(y)
             elif self.residual:
                 r_hat, lik, _ = self.inter(y - reference, reference)
                 y_hat = r_hat + reference
+            elif self.motion_block:
+                y_hat, lik, _ = self.inter(y, self._moved_latent(padded, previous.detach(), quality))
             else:
                 y_hat, lik, _ = self.inter(y, reference)
-            frames.append(crop(self.g_s(self._unscaled(y_hat, quality)), h, w))
+            previous = self.g_s(self._unscaled(y_hat, quality))
+            frames.append(crop(previous, h, w))
             likelihoods.update({f"{k}{t}": v for k, v in lik.items()})
             reference = y_hat
         return CodecOutput(torch.stack(frames, dim=1), likelihoods)
+
+    def _moved_latent(self, frames: torch.Tensor, decoded: torch.Tensor, quality) -> torch.Tensor:
+        """Training's (floating-point) prediction of a P-frame's latent: each decoded previous frame
+        moved onto its frame by block motion, analysed by ``g_a`` and scaled."""
+        moved = []
+        for b in range(frames.shape[0]):
+            previous = decoded[b : b + 1].clamp(0, 1)
+            vectors = motion_search(frames[b : b + 1], previous, self.motion_block, self.motion_range)
+            moved.append(compensate(previous, vectors, self.motion_block))
+        return self._scaled(self.g_a(torch.cat(moved)), quality)
+
+    def _reference_path(self, quality: float | None) -> MotionReference:
+        return MotionReference(self.g_a, self.g_s, self.gains, None if self.gains is None else self._quality(quality),
+                               self.motion_block)
 
     # --- coding, frame by frame -------------------------------------------------------------------
 
@@ -201,10 +237,23 @@ class STEMVideoCodec(VariableRate, Codec):
         self, x: torch.Tensor, t: int, reference: torch.Tensor | None, quality: float | None = None
     ) -> tuple[Bitstream, torch.Tensor]:
         """Code frame ``t`` ([1, 3, H, W]) at ``quality`` (variable-rate codecs; default: theirs);
-        returns its bitstream and ``y_hat`` (the next reference)."""
+        returns its bitstream and the next frame's reference (``y_hat``; with motion, the exactly decoded
+        frame, padded)."""
         if quality is not None and self.gains is None:
             raise ValueError(f"{self.codec_id} with this config has one fixed rate; it takes no quality")
-        y = self._scaled(self.g_a(pad_to_multiple(x, STRIDE)), quality)
+        padded = pad_to_multiple(x, STRIDE)
+        y = self._scaled(self.g_a(padded), quality)
+        if self.motion_block:
+            path = self._reference_path(quality)
+            if self.is_intra(t) or reference is None:
+                bitstream, y_hat = self.intra.compress(y)
+            else:
+                vectors = motion_search(padded, reference, self.motion_block, self.motion_range)
+                bitstream, y_hat = self.inter.compress(y, path.latent(reference, vectors).to(y.dtype))
+                bitstream.streams["v"] = encode_vectors(vectors, self.motion_range)
+            if self.gains is not None:
+                bitstream.side_info["quality"] = self._quality(quality)
+            return bitstream, path.frame(y_hat)
         if self.is_intra(t) or reference is None:
             bitstream, y_hat = self.intra.compress(y)
         elif self.residual:
@@ -227,6 +276,17 @@ class STEMVideoCodec(VariableRate, Codec):
             quality = self._stream_quality(bitstream.side_info)
         except ValueError as exc:
             raise CorruptFileError(f"frame {t}: the file declares an invalid quality: {exc}") from None
+        if self.motion_block:
+            path = self._reference_path(quality)
+            if self.is_intra(t) or reference is None:
+                y_hat = self.intra.decompress(bitstream, device=self.device)
+            else:
+                rows, cols = grid(*reference.shape[-2:], self.motion_block)
+                vectors = decode_vectors(bitstream.streams.get("v", b""), rows, cols, self.motion_range,
+                                         f"frame {t}'s motion vectors")
+                y_hat = self.inter.decompress(bitstream, path.latent(reference, vectors).float())
+            frame = path.frame(y_hat)
+            return crop(frame, height, width).float(), frame
         if self.is_intra(t) or reference is None:
             y_hat = self.intra.decompress(bitstream, device=self.device)
         elif self.residual:
@@ -246,12 +306,17 @@ class STEMVideoCodec(VariableRate, Codec):
             header["entropy_params"] = self.entropy_params
         if self.gains is not None:  # one quality for all frames
             header["quality"] = self._quality(quality)
+        if self.motion_block:  # P-frames predicted from the previous frame moved by block vectors
+            header["motion"] = {"block": self.motion_block, "range": self.motion_range}
         return _FrameEncoder(self, header)
 
     def unit_decoder(self, header: dict) -> UnitDecoder:
         h, w = header_size(header, "frame")
         if header.get("intra_period", self.intra_period) != self.intra_period:  # files of 0.1 state it in the media
             raise CorruptFileError(f"the file declares intra period {header['intra_period']!r}; its codec has {self.intra_period}")
+        motion = {"block": self.motion_block, "range": self.motion_range} if self.motion_block else None
+        if header.get("motion") != motion:
+            raise CorruptFileError(f"the file declares motion {header.get('motion')!r}; its codec has {motion!r}")
         frame_info = {k: header[k] for k in ("entropy_params", "quality") if k in header}
         return _FrameDecoder(self, h, w, frame_info)
 
@@ -269,7 +334,7 @@ class _FrameEncoder(UnitEncoder):
         """``frame``: [1, 3, H, W], floats in [0, 1] or 8-bit pixels."""
         x = pixels_to_float(frame.to(self.codec.device))
         bitstream, self.reference = self.codec.compress_frame(x, self.t, self.reference, self.header.get("quality"))
-        unit = (f"frame-{self.t}", frame_streams({"z": bitstream.streams["z"], "y": bitstream.streams["y"]}))
+        unit = (f"frame-{self.t}", frame_streams({k: bitstream.streams[k] for k in _stream_names(self.codec, self.t)}))
         self.t += 1
         return [unit]
 
@@ -285,7 +350,7 @@ class _FrameDecoder(UnitDecoder):
         t = self.count
         if name != f"frame-{t}":
             raise CorruptFileError(f"expected the chunk of frame {t}, found {name!r}")
-        streams = unframe_streams(payload, ("z", "y"), f"frame {t}")
+        streams = unframe_streams(payload, _stream_names(self.codec, t), f"frame {t}")
         bitstream = Bitstream(streams, {k: list(v) for k, v in self.shapes.items()}, dict(self.frame_info))
         frame, self.reference = self.codec.decompress_frame(bitstream, t, self.reference, self.h, self.w)
         self.count += 1
@@ -295,3 +360,8 @@ class _FrameDecoder(UnitDecoder):
         if self.count == 0:
             raise CorruptFileError("the file holds no frames")
         return []
+
+
+def _stream_names(codec: STEMVideoCodec, t: int) -> tuple[str, ...]:
+    """A frame's streams: ``z`` and ``y``, and a motion-compensated P-frame's vectors ``v``."""
+    return ("z", "y", "v") if codec.motion_block and not codec.is_intra(t) else ("z", "y")
