@@ -221,10 +221,11 @@ class STEMVideoCodec(VariableRate, Codec):
 
     def memory_estimate(self, height: int, width: int, direction: str = "decode") -> int:
         """Bytes coding or decoding one ``height``×``width`` frame adds at its peak (an estimate; frames
-        run through the transforms whole, and the previous frame's ``y_hat`` is kept as reference)."""
+        run through the transforms whole, and the previous frame's ``y_hat`` is kept as reference; with
+        motion the exact reference path runs both transforms in float64: twice the transforms' memory)."""
         per_frame = coding_bytes(
             height, width, direction, y_channels=2 * self.M, side_channels=3 * self.M,
-            transform_channels=widest(self.g_a, self.g_s), tile=None,
+            transform_channels=(2 if self.motion_block else 1) * widest(self.g_a, self.g_s), tile=None,
         )
         return per_frame
 
