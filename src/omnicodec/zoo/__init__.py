@@ -76,6 +76,7 @@ RETIRED = {
     "32c87539f1c5ad6c": "variable-rate image/hyperprior (qualities 1-8) of omnicodec 0.2.0",
     "7d85c90a8eb13035": "variable-rate image/hyperprior without a context (qualities 1-8) of omnicodec 0.3.0 and 0.4.0",
     "14d35a70b871098d": "variable-rate video/stem on the 0.2.0 image model (qualities 1-8) of omnicodec 0.3.0 to 0.5.0",
+    "bcd24352a752a89f": "variable-rate video/stem without motion (qualities 1-8) of omnicodec 0.6.0",
 }
 
 
