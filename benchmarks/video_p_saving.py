@@ -21,13 +21,11 @@ from pathlib import Path
 
 import torch
 
-from omnicodec.codecs.image.padding import pad_to_multiple
 from omnicodec.codecs.video.motion import compensate, encode_vectors, motion_search
-from omnicodec.constants import IMAGE_STRIDE
 from omnicodec.datasets.folders import video_sequences
 from omnicodec.datasets.video_io import read_sequence
 from omnicodec.train.losses import bits_from_likelihoods
-from omnicodec.train.video_prior import cache_latents
+from omnicodec.train.video_prior import cache_latents, padded_frame
 from omnicodec.zoo import load_file_entry
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -46,7 +44,7 @@ def p_saving(codec, latents: list[torch.Tensor], quality: float, clips: list | N
             if not (codec.is_intra(t) or reference is None):
                 prediction = reference
                 if codec.motion_block:
-                    x = pad_to_multiple(torch.from_numpy(clips[c][t].copy()).permute(2, 0, 1)[None].float() / 255, IMAGE_STRIDE)
+                    x = padded_frame(clips[c][t])
                     decoded = codec.g_s(codec.gains.scale(reference, quality, inverse=True)).clamp(0, 1)
                     vectors = motion_search(x, decoded, codec.motion_block, codec.motion_range)
                     prediction = codec.gains.scale(codec.g_a(compensate(decoded, vectors, codec.motion_block)), quality)

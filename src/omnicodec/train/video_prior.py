@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from ..codecs.image.padding import pad_to_multiple
-from ..codecs.video.motion import compensate, motion_search
 from ..codecs.video.stem import IMAGE_CONTEXT, INTER_PRIORS, STEMVideoCodec
 from ..constants import IMAGE_STRIDE
 from ..datasets.folders import video_sequences
@@ -44,14 +43,12 @@ LATENT_STRIDE = 16  # pixels per latent element of the frame transforms
 @torch.no_grad()
 def cache_latents(codec: STEMVideoCodec, sequences: list[list[np.ndarray]]) -> list[torch.Tensor]:
     """``g_a`` of every frame (unscaled, padded like coding pads): one ``[T, M, h, w]`` per sequence."""
-    latents = []
-    for frames in sequences:
-        ys = []
-        for frame in frames:
-            x = torch.from_numpy(np.array(frame)).permute(2, 0, 1)[None].float().div_(255.0)
-            ys.append(codec.g_a(pad_to_multiple(x, IMAGE_STRIDE)))
-        latents.append(torch.cat(ys))
-    return latents
+    return [torch.cat([codec.g_a(padded_frame(frame)) for frame in frames]) for frames in sequences]
+
+
+def padded_frame(frame: np.ndarray) -> torch.Tensor:
+    """An 8-bit ``[H, W, 3]`` frame as ``[1, 3, H', W']`` floats in [0, 1], padded as coding pads it."""
+    return pad_to_multiple(torch.from_numpy(np.array(frame)).permute(2, 0, 1)[None].float().div_(255.0), IMAGE_STRIDE)
 
 
 def sample_windows(
@@ -140,16 +137,14 @@ def motion_pairs(codec: STEMVideoCodec, sequences: list[list[np.ndarray]], on_cl
     (all unscaled)."""
     pairs, levels = [], codec.gains.levels
     for frames in sequences:
-        xs = [pad_to_multiple(torch.from_numpy(np.array(f)).permute(2, 0, 1)[None].float().div_(255.0), IMAGE_STRIDE)
-              for f in frames]
+        xs = [padded_frame(f) for f in frames]
         ys = [codec.g_a(x) for x in xs]
         for t in range(1, len(xs)):
             moved = []
             for q in range(1, levels + 1):
                 y_hat = codec.intra.eval()(codec.gains.scale(ys[t - 1], q))[0]
-                decoded = codec.g_s(codec.gains.scale(y_hat, q, inverse=True)).clamp_(0, 1)
-                vectors = motion_search(xs[t], decoded, codec.motion_block, codec.motion_range)
-                moved.append(codec.g_a(compensate(decoded, vectors, codec.motion_block)))
+                decoded = codec.g_s(codec.gains.scale(y_hat, q, inverse=True))
+                moved.append(codec.g_a(codec.moved_frames(xs[t], decoded)))
             pairs.append((ys[t][0], torch.cat(moved)))
         if on_clip is not None:
             on_clip(len(pairs))

@@ -194,7 +194,7 @@ class STEMVideoCodec(VariableRate, Codec):
                 r_hat, lik, _ = self.inter(y - reference, reference)
                 y_hat = r_hat + reference
             elif self.motion_block:
-                y_hat, lik, _ = self.inter(y, self._moved_latent(padded, previous.detach(), quality))
+                y_hat, lik, _ = self.inter(y, self._scaled(self.g_a(self.moved_frames(padded, previous.detach())), quality))
             else:
                 y_hat, lik, _ = self.inter(y, reference)
             previous = self.g_s(self._unscaled(y_hat, quality))
@@ -203,15 +203,16 @@ class STEMVideoCodec(VariableRate, Codec):
             reference = y_hat
         return CodecOutput(torch.stack(frames, dim=1), likelihoods)
 
-    def _moved_latent(self, frames: torch.Tensor, decoded: torch.Tensor, quality) -> torch.Tensor:
-        """Training's (floating-point) prediction of a P-frame's latent: each decoded previous frame
-        moved onto its frame by block motion, analysed by ``g_a`` and scaled."""
+    def moved_frames(self, frames: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
+        """Each decoded previous frame (``decoded``, [B, 3, H, W], clamped to [0, 1] here) moved onto its
+        frame in ``frames`` by the encoder's block motion search: in floating point, what training (and
+        ``g_a`` of it, a P-frame's prediction) uses."""
         moved = []
         for b in range(frames.shape[0]):
             previous = decoded[b : b + 1].clamp(0, 1)
             vectors = motion_search(frames[b : b + 1], previous, self.motion_block, self.motion_range)
             moved.append(compensate(previous, vectors, self.motion_block))
-        return self._scaled(self.g_a(torch.cat(moved)), quality)
+        return torch.cat(moved)
 
     def _reference_path(self, quality: float | None) -> MotionReference:
         return MotionReference(self.g_a, self.g_s, self.gains, None if self.gains is None else self._quality(quality),
@@ -244,19 +245,13 @@ class STEMVideoCodec(VariableRate, Codec):
             raise ValueError(f"{self.codec_id} with this config has one fixed rate; it takes no quality")
         padded = pad_to_multiple(x, STRIDE)
         y = self._scaled(self.g_a(padded), quality)
-        if self.motion_block:
-            path = self._reference_path(quality)
-            if self.is_intra(t) or reference is None:
-                bitstream, y_hat = self.intra.compress(y)
-            else:
-                vectors = motion_search(padded, reference, self.motion_block, self.motion_range)
-                bitstream, y_hat = self.inter.compress(y, path.latent(reference, vectors).to(y.dtype))
-                bitstream.streams["v"] = encode_vectors(vectors, self.motion_range)
-            if self.gains is not None:
-                bitstream.side_info["quality"] = self._quality(quality)
-            return bitstream, path.frame(y_hat)
+        path = self._reference_path(quality) if self.motion_block else None
         if self.is_intra(t) or reference is None:
             bitstream, y_hat = self.intra.compress(y)
+        elif path is not None:
+            vectors = motion_search(padded, reference, self.motion_block, self.motion_range)
+            bitstream, y_hat = self.inter.compress(y, path.latent(reference, vectors).to(y.dtype))
+            bitstream.streams["v"] = encode_vectors(vectors, self.motion_range)
         elif self.residual:
             bitstream, r_hat = self.inter.compress(y - reference, reference)
             y_hat = r_hat + reference
@@ -264,36 +259,35 @@ class STEMVideoCodec(VariableRate, Codec):
             bitstream, y_hat = self.inter.compress(y, reference)
         if self.gains is not None:
             bitstream.side_info["quality"] = self._quality(quality)
-        return bitstream, y_hat
+        return bitstream, (y_hat if path is None else path.frame(y_hat))
 
     @torch.no_grad()
     def decompress_frame(
         self, bitstream: Bitstream, t: int, reference: torch.Tensor | None, height: int, width: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode frame ``t``; returns the frame [1, 3, H, W] in [0, 1] and its ``y_hat``."""
+        """Decode frame ``t``; returns the frame [1, 3, H, W] in [0, 1] and the next frame's reference (its
+        ``y_hat``; with motion, the exactly decoded frame, padded)."""
         if bitstream.shapes != self.stream_shapes(height, width):
             raise CorruptFileError(f"frame {t}: stream shapes {bitstream.shapes} do not fit {width}x{height}")
         try:
             quality = self._stream_quality(bitstream.side_info)
         except ValueError as exc:
             raise CorruptFileError(f"frame {t}: the file declares an invalid quality: {exc}") from None
-        if self.motion_block:
-            path = self._reference_path(quality)
-            if self.is_intra(t) or reference is None:
-                y_hat = self.intra.decompress(bitstream, device=self.device)
-            else:
-                rows, cols = grid(*reference.shape[-2:], self.motion_block)
-                vectors = decode_vectors(bitstream.streams.get("v", b""), rows, cols, self.motion_range,
-                                         f"frame {t}'s motion vectors")
-                y_hat = self.inter.decompress(bitstream, path.latent(reference, vectors).float())
-            frame = path.frame(y_hat)
-            return crop(frame, height, width).float(), frame
+        path = self._reference_path(quality) if self.motion_block else None
         if self.is_intra(t) or reference is None:
             y_hat = self.intra.decompress(bitstream, device=self.device)
+        elif path is not None:
+            rows, cols = grid(*reference.shape[-2:], self.motion_block)
+            vectors = decode_vectors(bitstream.streams.get("v", b""), rows, cols, self.motion_range,
+                                     f"frame {t}'s motion vectors")
+            y_hat = self.inter.decompress(bitstream, path.latent(reference, vectors).float())
         elif self.residual:
             y_hat = self.inter.decompress(bitstream, reference) + reference
         else:
             y_hat = self.inter.decompress(bitstream, reference)
+        if path is not None:  # the exact frame is the output and the next reference
+            frame = path.frame(y_hat)
+            return crop(frame, height, width).float(), frame
         return crop(self.g_s(self._unscaled(y_hat, quality)), height, width).clamp_(0, 1), y_hat
 
     # --- the streaming contract: one unit per frame ---------------------------------------------
