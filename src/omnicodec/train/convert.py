@@ -3,6 +3,7 @@
     python -m omnicodec.train.convert to-variable W.json OUT_DIR [--lambdas 0.0018,...,0.18]
     python -m omnicodec.train.convert image-to-video W.json OUT_DIR [--intra-period 8] [--prior-kernel 3] [--inter-prior P]
     python -m omnicodec.train.convert add-context W.json OUT_DIR [--context checkerboard]
+    python -m omnicodec.train.convert widen W.json OUT_DIR --latent-channels 192
 
 - ``to-variable``: a fixed-rate image model trained at one λ becomes a variable-rate one with a
   level per λ of the grid (CompressAI's MSE grid by default). Its networks are kept; each level's
@@ -18,8 +19,10 @@
 - ``add-context``: an image model without a context gains one (``context: checkerboard``); every
   network is kept and the context's corrections start at zero, so it codes exactly as before until
   ``python -m omnicodec.train.image_prior`` trains the context.
+- ``widen``: an image/hyperprior model's latent gains channels (``M``), which lifts the cap the
+  latent's width puts on the highest qualities; it codes as before until trained (see :mod:`.widen`).
 
-All three write float32 weights (tables frozen) named after the source, for ``omnicodec train --init``.
+All four write float32 weights (tables frozen) named after the source, for ``omnicodec train --init``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..codecs import Codec, create_codec
 from ..codecs.image.hyperprior import CONTEXTS
 from ..errors import OmnicodecError, WeightsError
 from .losses import COMPRESSAI_MSE_LAMBDAS
+from .widen import widen_latent
 
 DEFAULT_LAMBDAS = [COMPRESSAI_MSE_LAMBDAS[q] for q in sorted(COMPRESSAI_MSE_LAMBDAS)]
 
@@ -89,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", help="output folder")
     p.add_argument("--context", default="checkerboard", choices=[c for c in CONTEXTS if c != "none"],
                    help="the context to add (default checkerboard)")
+    p = sub.add_parser("widen", help="an image/hyperprior model's latent gains channels")
+    p.add_argument("weights", help="exported weights (.json) of an image/hyperprior model")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--latent-channels", type=int, required=True, help="the latent's new width M (more than now)")
     for p in sub.choices.values():
         p.add_argument("--force", action="store_true", help="overwrite existing weights of the same name")
     args = parser.parse_args(argv)
@@ -109,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             extra = {key: entry[key] for key in ("lambda", "lambda_levels", "training") if entry.get(key) is not None}
             extra["converted_from"] = entry["sha256"]
             name = f"{stem}-{args.context}"
+        elif args.command == "widen":
+            out = widen_latent(codec, args.latent_channels)
+            extra = {key: entry[key] for key in ("lambda", "lambda_levels", "training") if entry.get(key) is not None}
+            extra["converted_from"] = entry["sha256"]
+            name = f"{stem}-m{args.latent_channels}"
         else:
             out = STEMVideoCodec.from_image(codec, intra_period=args.intra_period, prior_kernel=args.prior_kernel,
                                             inter_prior=args.inter_prior)
