@@ -144,3 +144,21 @@ def test_the_command_turns_motion_on(tmp_path, variable_image_codec):
     entry = json.loads((tmp_path / "out" / "video-stem-prior.json").read_text())
     assert entry["config"]["motion_block"] == 16 and entry["config"]["motion_range"] == 4
     assert "moved" in entry["training"]["recipe"]
+
+
+def test_the_command_counts_the_steps_a_shipped_entry_states(tmp_path, variable_image_codec, capsys):
+    video = save_weights(STEMVideoCodec.from_image(variable_image_codec, intra_period=4), tmp_path / "w", "video-tiny",
+                         quality=2, extra={"training": {"steps": 7}})  # as the shipped entries say it
+    data = tmp_path / "clips" / "one"
+    data.mkdir(parents=True)
+    for t, frame in enumerate(moving_frames(3, seed=4)):
+        Image.fromarray(frame).save(data / f"frame_{t:03d}.png")
+    args = ["--init", str(video), "--out", str(tmp_path / "out"), "--crop", "64", "--batch", "2", "--export-every", "1"]
+    capsys.readouterr()
+    assert video_prior.main([*args, "--steps", "9", "--data", str(tmp_path / "clips")]) == 0  # 2 more steps
+    assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if "wrote" in line][0] == "step 8"
+    assert json.loads((tmp_path / "out" / "video-stem-prior.json").read_text())["training"]["prior_steps"] == 9
+    (tmp_path / "empty").mkdir()
+    assert video_prior.main([*args, "--steps", "12", "--data", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert "holds no video sequences" in err and len(err.strip().splitlines()) == 1

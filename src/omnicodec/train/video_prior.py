@@ -214,8 +214,9 @@ def _load(
     if intra_period is not None:
         codec.intra_period = intra_period
     keep = ("converted_from", "lambda_levels")
+    training = entry.get("training", {})  # shipped entries say "steps", this command's exports "prior_steps"
     return codec, {**{k: entry[k] for k in keep if entry.get(k) is not None},
-                   "steps": int(entry.get("training", {}).get("prior_steps", 0))}
+                   "steps": int(training.get("prior_steps", training.get("steps", 0)))}
 
 
 def main(argv: list[str] | None = None) -> int:
