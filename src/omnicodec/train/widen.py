@@ -9,10 +9,17 @@ instead of training a wider model from scratch:
   means of the side features and of the context's corrections stay in their halves);
 - weights from a new channel into an old one are zero, so every old channel, the side features and
   the entropy model compute what they computed before;
-- the new latent channels start small (``g_a``'s new outputs at a tenth of a fresh layer's
-  weights) under a predicted mean 0 and the smallest scale, so they round to zero and cost almost
-  nothing; ``g_s`` reads them through small weights (again a tenth of a fresh layer's), so the
-  gradient reaches both sides and training decides what they carry;
+- ``g_s`` reads the new latent channels through zero weights, so the image decodes exactly as
+  before; the new channels start as statistical copies of the old ones: ``g_a`` gives them a random
+  projection of its last features with the old channels' mean weight norm, the hyperprior predicts
+  for each the old channels' mean scale (the mean of ``h_s``'s scale outputs, so it follows the
+  quality as theirs does) and a mean 0, and their gains are each level's mean gain. They cost rate
+  from the start (about what the old channels cost each), and because they are not zero, the
+  distortion's gradient reaches ``g_s``'s weights that read them at once. Two starts that cost
+  almost nothing were tried and measured first (new channels rounding to zero under the smallest
+  scale, or under a fixed scale of 0.25, with ``g_s`` reading them through small or zero weights):
+  the rate's pull at a scale that does not fit them shrank them towards zero (their spread halved
+  or more in 250 steps, the unquantized reconstruction did not improve) before they carried anything;
 - new hidden units of the hyper and context networks start as in a fresh layer, feeding nothing yet;
 - the new channels' gains start at each level's mean gain.
 
@@ -27,8 +34,6 @@ from torch import nn
 
 from ..codecs import Codec, create_codec
 from ..errors import WeightsError
-
-SMALL = 0.1  # the new latent channels' weights in g_a and g_s, relative to a fresh layer's
 
 
 def _maps(M: int, M2: int) -> dict[str, torch.Tensor]:
@@ -109,13 +114,21 @@ def widen_latent(codec: Codec, M: int) -> Codec:
             if name == "bias":  # along the outputs: dim 1 of a transposed convolution's weight
                 axes = (axes[1] if transposed else axes[0],)
             index = [_index(kind, o, n, maps) for kind, o, n in zip(axes, old.shape, new.shape)]
-            if owner == "g_a.6" or owner in _FINAL:  # new outputs: small latents, zero scales / means
+            if owner == "g_a.6" or owner in _FINAL:  # new outputs: new latents, their scales and means
                 fresh = new.clone()
                 new.zero_()
-                if owner == "g_a.6" and name == "weight":
-                    new.copy_(fresh * SMALL)
-            elif owner == "g_s.0" and name == "weight":  # new inputs read through small weights
-                new.mul_(SMALL)
+                if owner == "g_a.6" and name == "weight":  # a random projection, as strong as the old ones
+                    norms = fresh[old_M:].flatten(1).norm(dim=1)
+                    target = old.flatten(1).norm(dim=1).mean()
+                    new[old_M:] = fresh[old_M:] * (target / norms).view(-1, *([1] * (new.dim() - 1)))
+                if owner == "latent.h_s.4":  # the new scales (first half, new end): the old scales' mean
+                    rows = slice(old_M, new.shape[0] // 2)
+                    if name == "weight":  # reading the old hidden units only
+                        new[rows, : old.shape[1]] = old[:old_M].mean(dim=0)
+                    else:
+                        new[rows] = old[:old_M].mean()
+            elif owner == "g_s.0" and name == "weight":  # new inputs: read through zero weights
+                new[old_M:] = 0
             elif name == "weight" and not owner.startswith("gains"):
                 out_axis, in_axis = (1, 0) if transposed else (0, 1)
                 new_in = _new_mask(index[in_axis], new.shape[in_axis])
