@@ -10,7 +10,8 @@ then codes the first ``--images`` Kodak images to real files with each (the vari
 those qualities) and takes the BD-rate (pchip, PSNR-RGB) of the variable model's curve against the
 fixed models' curve: what serving every rate from one model costs at equal training steps. Early in
 training the figure says how fast each learns, not what each can reach; give it as many steps as
-the question needs. The last line reads
+the question needs. Runs are kept under ``--out``; ``--train variable`` (or ``fixed``) trains only
+those and measures the others from the weights an earlier invocation left there. The last line reads
 ``variable_cost: steps=<n> points=<n> bdrate_variable_vs_fixed_pct=<x> variable_train_s=<s> fixed_train_s=<mean s>``.
 """
 
@@ -61,6 +62,11 @@ def run(cmd: list[str]) -> str:
 
 def train(args, name: str, codec_config: dict, rate: dict) -> tuple[Path, float]:
     out = Path(args.out) / name
+    weights = out / "weights" / f"{name}.json"
+    if name.split("-")[0] not in args.train:
+        if not weights.is_file():
+            sys.exit(f"{weights} is missing: train it (--train {name.split('-')[0]})")
+        return weights, float("nan")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config(args, out, codec_config, rate)))
     t0 = time.perf_counter()
@@ -68,7 +74,7 @@ def train(args, name: str, codec_config: dict, rate: dict) -> tuple[Path, float]
     seconds = time.perf_counter() - t0
     run([sys.executable, "-c", "from omnicodec.cli import main; main()", "export", str(out / "checkpoints" / "last.ckpt"),
          str(out / "weights"), "--name", name, "--force"])
-    return out / "weights" / f"{name}.json", seconds
+    return weights, seconds
 
 
 def measure(args, weights: Path, qualities: list[float] | None) -> list[tuple[float, float]]:
@@ -93,7 +99,12 @@ def main() -> None:
     parser.add_argument("--precision", default="32-true")
     parser.add_argument("--images", type=int, default=8, help="first N Kodak images")
     parser.add_argument("--out", default="runs/variable-cost", help="folder for the runs (kept)")
+    parser.add_argument("--train", default="variable,fixed", help="which runs to train (default both); the others "
+                        "are measured from the weights already in --out")
     args = parser.parse_args()
+    args.train = set(args.train.split(",")) - {""}
+    if not args.train <= {"variable", "fixed"}:
+        sys.exit(f"--train: variable, fixed or both, got {','.join(sorted(args.train))}")
 
     from omnicodec.errors import EvaluationError
     from omnicodec.eval.bdrate import bd_rate

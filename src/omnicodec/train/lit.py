@@ -20,13 +20,14 @@ handled by :mod:`.data`).
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
 import torch
 
 from ..codecs import create_codec
-from ..layers.gain import interpolate_levels
+from ..layers.gain import GainUnits, interpolate_levels
 from .losses import DISTORTIONS, rd_loss
 from .step import RDStep
 
@@ -72,6 +73,13 @@ class LitCodec(RDStep):
                 )
         elif self.variable_rate:
             raise ValueError(f"{codec_id} with levels is variable-rate: give lmbda_levels, one λ per level")
+        gains = getattr(self.codec, "gains", None)
+        if lmbda_levels is not None and isinstance(gains, GainUnits):
+            # a fresh model's levels start apart, each at sqrt(λ / λ_mid) (the step size that halves the
+            # distortion when λ doubles); with every gain at 1 its levels code alike for thousands of steps.
+            # Weights loaded afterwards (--init, a resumed checkpoint) replace them.
+            mid = math.exp(sum(math.log(v) for v in lmbda_levels) / len(lmbda_levels))
+            gains.set_level_scales([math.sqrt(v / mid) for v in lmbda_levels])
         if self.variable_rate and self.distortion not in ("mse", "frame-mse", "stft-mel"):
             raise ValueError(f"variable-rate training weighs each sample by its own λ, which the {self.distortion} "
                              "distortion does not support yet; use mse")
