@@ -38,6 +38,7 @@ def config(args, out: Path, codec_config: dict, rate: dict) -> dict:
         "seed_everything": args.seed,
         "trainer": {
             "max_steps": args.steps, "accelerator": "auto", "devices": 1, "precision": args.precision,
+            "default_root_dir": str(out),  # where Lightning writes the run's config.yaml
             "log_every_n_steps": 50, "enable_model_summary": False, "num_sanity_val_steps": 0,
             "check_val_every_n_epoch": None, "val_check_interval": 10**9, "logger": False,
             "enable_progress_bar": False,
