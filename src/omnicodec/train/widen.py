@@ -111,7 +111,7 @@ def widen_latent(codec: Codec, M: int) -> Codec:
             axes = _AXES.get(owner) or _AXES.get(key)
             if axes is None or old.dim() != new.dim():
                 raise WeightsError(f"no rule to widen {key} {tuple(old.shape)} -> {tuple(new.shape)}")
-            transposed = isinstance(modules.get(owner), nn.modules.conv._ConvTransposeNd)
+            transposed = isinstance(modules.get(owner), (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
             if name == "bias":  # along the outputs: dim 1 of a transposed convolution's weight
                 axes = (axes[1] if transposed else axes[0],)
             index = [_index(kind, o, n, maps) for kind, o, n in zip(axes, old.shape, new.shape)]
