@@ -49,7 +49,7 @@ def _maps(M: int, M2: int) -> dict[str, torch.Tensor]:
     }
 
 
-# key -> (axis kind of dim 0, axis kind of dim 1); a bias takes dim 0's kind
+# key -> (axis kind of dim 0, axis kind of dim 1); a bias takes its outputs' kind
 _AXES = {
     "gains.log_gain": (None, "y"),
     "gains.log_inverse_gain": (None, "y"),
@@ -64,7 +64,7 @@ _AXES = {
     "latent.y_codec.entropy_parameters.2": ("hidden", "hidden"),
     "latent.y_codec.entropy_parameters.4": ("side", "hidden"),
 }
-_FINAL = ("latent.h_s.4", "latent.y_codec.entropy_parameters.4")  # new outputs are scales and means: zero
+_FINAL = ("latent.h_s.4", "latent.y_codec.entropy_parameters.4")  # outputs are scales and means (new: see below)
 
 
 def _index(kind: str | None, old: int, new: int, maps: dict) -> torch.Tensor:
