@@ -69,6 +69,11 @@ def add_context(codec: Codec, context: str = "checkerboard") -> Codec:
     return out
 
 
+def _kept(entry: dict, keys: tuple[str, ...]) -> dict:
+    """What a converted model's entry keeps of its source's: ``keys`` it has, and the source's sha256."""
+    return {**{key: entry[key] for key in keys if entry.get(key) is not None}, "converted_from": entry["sha256"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..codecs.video.stem import INTER_PRIORS, STEMVideoCodec
     from ..zoo import load_file_entry, read_entry, save_weights
@@ -114,19 +119,16 @@ def main(argv: list[str] | None = None) -> int:
             name = f"{stem}-variable"
         elif args.command == "add-context":
             out = add_context(codec, args.context)
-            extra = {key: entry[key] for key in ("lambda", "lambda_levels", "training") if entry.get(key) is not None}
-            extra["converted_from"] = entry["sha256"]
+            extra = _kept(entry, ("lambda", "lambda_levels", "training"))
             name = f"{stem}-{args.context}"
         elif args.command == "widen":
             out = widen_latent(codec, args.latent_channels)
-            extra = {key: entry[key] for key in ("lambda", "lambda_levels", "training") if entry.get(key) is not None}
-            extra["converted_from"] = entry["sha256"]
+            extra = _kept(entry, ("lambda", "lambda_levels", "training"))
             name = f"{stem}-m{args.latent_channels}"
         else:
             out = STEMVideoCodec.from_image(codec, intra_period=args.intra_period, prior_kernel=args.prior_kernel,
                                             inter_prior=args.inter_prior)
-            extra = {key: entry[key] for key in ("lambda", "lambda_levels") if entry.get(key) is not None}
-            extra["converted_from"] = entry["sha256"]
+            extra = _kept(entry, ("lambda", "lambda_levels"))
             name = f"video-stem-from-{stem}"
         quality = out.default_quality if out.gains is not None else entry.get("quality", 1)
         path = save_weights(out, args.out, name, quality, "float32",

@@ -68,10 +68,8 @@ _FINAL = ("latent.h_s.4", "latent.y_codec.entropy_parameters.4")  # outputs are 
 
 
 def _index(kind: str | None, old: int, new: int, maps: dict) -> torch.Tensor:
-    if old == new:
-        return torch.arange(old)
     m = maps.get(kind) if kind else None
-    if kind is None or m is None:
+    if old == new or m is None:  # unchanged, or a plain prefix
         return torch.arange(old)
     if len(m) != old:
         raise WeightsError(f"cannot map an axis of {old} channels as {kind!r}")
