@@ -15,6 +15,10 @@ FORBIDDEN = {
     "codecs": {"media", "train", "eval", "api", "cli", "zoo"},
     "zoo": {"media", "train", "eval", "api", "cli", "batch"},
     "media": {"train", "eval", "api", "cli", "batch"},
+    "eval": {"api", "cli", "train"},
+    "batch": {"api", "cli", "train", "eval"},
+    "train": {"api", "cli", "batch"},
+    "datasets": {"media", "train", "eval", "api", "cli", "batch"},
 }
 # train may name a codec's parts (it builds and converts them)
 DRIVERS = ["media", "api.py", "cli.py", "batch", "eval", "train", "zoo"]

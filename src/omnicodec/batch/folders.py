@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..constants import AUDIO_SUFFIXES
 from ..errors import InputError, OmnicodecError
+from ..media.files import compress_file, compress_images, decompress_file, decompress_images, load_codec, media_of, read_media_type
 from .complete import coded_state, decoded_state
 from .engine import Engine
 
@@ -106,7 +107,6 @@ def _image_size(path: str) -> tuple[int, int] | None:
     """An image file's size from its header (cheap), or None for anything else."""
     from PIL import Image
 
-    from ..api import media_of
 
     if media_of(Path(path)) != "image":
         return None
@@ -184,7 +184,6 @@ class _Compress:
 
     def __call__(self, group: list[tuple[str, str, str]], device: str) -> list[FileResult]:
         def batched(items) -> list[FileResult]:
-            from ..api import compress_images
 
             done = compress_images([i[0] for i in items], [i[1] for i in items], self.codec, self.quality,
                                    self.weights, device, overwrite=self.force, max_memory=self.max_memory)
@@ -195,7 +194,6 @@ class _Compress:
 
     def check(self, item: tuple[str, str, str]) -> FileResult | None:
         """The item's result if it needs no coding (complete: skipped; not ours: failed); None to code it."""
-        from ..api import media_of
 
         pair, taken_by = item[:2], item[2]
         source, output = Path(pair[0]), Path(pair[1])
@@ -210,7 +208,6 @@ class _Compress:
     def expected(self, media: str) -> dict:
         """What the header of a file of this request names, per medium (the default codec differs)."""
         if media not in self._expected:
-            from ..api import load_codec
             from ..zoo.format import SHA_PREFIX_LEN
 
             loaded = load_codec(self.codec, self.quality, self.weights, "cpu", media)
@@ -219,7 +216,6 @@ class _Compress:
         return self._expected[media]
 
     def one(self, item: tuple[str, str, str], device: str) -> FileResult:
-        from ..api import compress_file
 
         pair = item[:2]
         source, output = Path(pair[0]), Path(pair[1])
@@ -256,7 +252,6 @@ class _Decompress:
 
     def output(self, pair: tuple[str, str]) -> tuple[str, str]:
         """``(input, output)`` with the output's suffix from the file's medium."""
-        from ..api import read_media_type
 
         kind = read_media_type(pair[0])
         output = Path(pair[1] + (self.suffix or DECODED_SUFFIX[kind]))
@@ -275,7 +270,6 @@ class _Decompress:
             return _failed(pair, exc)
 
     def one(self, pair: tuple[str, str], device: str) -> FileResult:
-        from ..api import decompress_file
 
         try:
             pair = self.output(pair)
@@ -287,7 +281,6 @@ class _Decompress:
 
     def __call__(self, group: list[tuple[str, str]], device: str) -> list[FileResult]:
         def batched(items) -> list[FileResult]:
-            from ..api import decompress_images
 
             pairs = [self.output(item) for item in items]
             decompress_images([p[0] for p in pairs], [p[1] for p in pairs], self.weights, device,

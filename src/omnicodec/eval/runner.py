@@ -22,6 +22,7 @@ import numpy as np
 from ..constants import SPEECH_RATE
 from ..datasets.audio import load_mono
 from ..errors import InputError
+from ..media.files import compress_file, decompress_file
 from .baselines import BASELINES, FFMPEG_BASELINES, IMAGE_BASELINES, baseline_media
 from .metrics import frame_psnrs, frame_psnrs_y, ms_ssim, ms_ssim_scales, psnr, speech_quality
 from .results import RDResults
@@ -99,7 +100,6 @@ def _learned_image_row(task: tuple, device: str = "cpu") -> dict:
     """One item at one quality, from a real file. ``bpp-est`` is the information content of the symbols
     the coder coded (padding included, under the shipped integer tables), per pixel of the image; the
     file adds the coder's flush and check value per stream and the container framing."""
-    from ..api import compress_file, decompress_file
     from ..coding import information_meter
 
     quality, model, path, weights = task
@@ -170,7 +170,6 @@ def _shipped_qualities(codec_id: str, qualities: list | None) -> list[float]:
 
 
 def _learned_video_row(task: tuple, device: str = "cpu") -> dict:
-    from ..api import compress_file, decompress_file
     from ..datasets.video_io import VideoWriter, read_sequence
 
     quality, model, path, weights, max_frames = task
@@ -198,7 +197,6 @@ def _learned_video_row(task: tuple, device: str = "cpu") -> dict:
 def _learned_speech_row(task: tuple, device: str = "cpu") -> dict:
     import soundfile as sf
 
-    from ..api import compress_file, decompress_file
 
     quality, model, path, weights = task
     reference = load_mono(path)

@@ -18,12 +18,12 @@ import numpy as np
 from ..constants import SPEECH_RATE
 from ..datasets.audio import load_mono
 from ..errors import EvaluationError
+from ..media.files import compress_file, decompress_file
 from .metrics import frame_psnrs, psnr, speech_quality
 from .results import RDResults
 
 
 def _image_rows(weights: Path, items: list[Path], device: str, quality: float | None) -> list[dict]:
-    from ..api import compress_file, decompress_file
     from ..datasets.image_io import read_image
 
     rows = []
@@ -41,7 +41,6 @@ def _image_rows(weights: Path, items: list[Path], device: str, quality: float | 
 def _speech_rows(weights: Path, items: list[Path], device: str, quality: float | None, metrics: bool) -> list[dict]:
     import soundfile as sf
 
-    from ..api import compress_file, decompress_file
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,7 +61,6 @@ def _speech_rows(weights: Path, items: list[Path], device: str, quality: float |
 
 
 def _video_rows(weights: Path, items: list[Path], device: str, quality: float | None) -> list[dict]:
-    from ..api import compress_file, decompress_file
     from ..datasets.video_io import read_sequence
 
     rows = []
