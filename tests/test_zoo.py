@@ -34,6 +34,15 @@ def test_exported_weights_reload_exactly(tiny_codec, tiny_weights):
     torch.testing.assert_close(loaded(x).x_hat, tiny_codec(x).x_hat, rtol=0, atol=0.02)
 
 
+def test_exporting_a_model_again_gives_the_same_file(tiny_codec, tmp_path):
+    """One model, one sha256: files coded with one export decode with another export of the same model."""
+    entries = [json.loads(zoo.save_weights(tiny_codec, tmp_path / str(i), "tiny", 1).read_text()) for i in range(8)]
+    assert len({e["sha256"] for e in entries}) == 1
+    again = zoo.load_file_entry(tmp_path / "0" / "tiny.json").codec  # and the canonical file loads
+    torch.testing.assert_close(again(smooth_images(1, 64)).x_hat, zoo.load_file_entry(tmp_path / "7" / "tiny.json")
+                               .codec(smooth_images(1, 64)).x_hat, rtol=0, atol=0)
+
+
 def test_tampered_weights_fail_the_hash(tmp_path, tiny_weights):
     for suffix in (".json", ".safetensors"):
         shutil.copy(tiny_weights.with_suffix(suffix), tmp_path)

@@ -29,6 +29,19 @@ FORMAT_VERSION = 1
 SHA_PREFIX_LEN = 16
 
 
+def canonical(data: bytes) -> bytes:
+    """A safetensors file with its JSON header in one order (keys sorted) and the same tensors.
+
+    The library writes the metadata in the order of a hash map, which changes from call to call, so
+    exporting the same model twice gave two sha256 (and files coded with one export were refused by
+    the other). The data section is kept as it is; the header stays padded to 8 bytes.
+    """
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + data[8 + n :]
+
+
 def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -67,7 +80,7 @@ def save_weights(
         k: (v.to(store) if k in param_names else v).contiguous()
         for k, v in codec.state_dict().items()
     }
-    data = save(state, metadata={"format": FORMAT_NAME, "codec_id": codec.codec_id})
+    data = canonical(save(state, metadata={"format": FORMAT_NAME, "codec_id": codec.codec_id}))
     digest = hashlib.sha256(data).hexdigest()
     atomic_write_bytes(tensor_path, data)
     entry = {
