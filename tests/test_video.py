@@ -261,7 +261,8 @@ def test_the_encoding_progress_bar_knows_the_frame_count(tmp_path):
     assert frame_count(tmp_path / "pngs", open_video(tmp_path / "pngs")[1]) == 3
 
 
-def test_the_header_states_the_gop_structure_and_a_wrong_one_is_refused(tmp_path, weights):
+@pytest.mark.parametrize("period", [0, -1, "8", 8.0, True, 2**20 + 1])
+def test_the_header_states_the_gop_structure_and_an_invalid_one_is_refused(tmp_path, weights, period):
     from omnicodec.coding import container
 
     frames = frames_of(clips(1, 3, 64, seed=9)[0])
@@ -269,8 +270,38 @@ def test_the_header_states_the_gop_structure_and_a_wrong_one_is_refused(tmp_path
     compress_file(tmp_path / "clip", tmp_path / "c.omc", weights=weights)
     parsed = container.unpack((tmp_path / "c.omc").read_bytes())
     assert parsed.header["side_info"]["intra_period"] == TINY["intra_period"]
-    parsed.header["side_info"]["intra_period"] = 3
+    parsed.header["side_info"]["intra_period"] = period
     (tmp_path / "bad.omc").write_bytes(container.pack(parsed.header, parsed.chunks))
-    with pytest.raises(CorruptFileError, match="intra period 3"):
+    with pytest.raises(CorruptFileError, match="invalid intra period"):
         decompress_file(tmp_path / "bad.omc", tmp_path / "out.y4m", weights=weights)
     assert not (tmp_path / "out.y4m").exists()
+
+
+def test_a_file_decodes_with_the_intra_period_its_header_states(tmp_path, weights):
+    """Frames coded with another intra period than the codec's config (an older release's, say) decode
+    as coded: the decoder follows the file, not its own config."""
+    import copy
+
+    from omnicodec.coding import container
+    from omnicodec.zoo import load_file_entry, save_weights
+
+    frames = frames_of(clips(1, 5, 64, seed=3, static=False)[0])
+    write_clip(tmp_path / "clip", frames)
+    codec = load_file_entry(weights).codec
+    short = copy.deepcopy(codec)
+    short.intra_period = 2
+    # the same weights (one sha256), configured for intra periods of 8 and 2
+    own, other = (save_weights(c, tmp_path / n, "video-tiny", quality=1) for c, n in ((codec, "own"), (short, "other")))
+    compress_file(tmp_path / "clip", tmp_path / "c.omc", weights=other)
+    assert container.unpack((tmp_path / "c.omc").read_bytes()).header["side_info"]["intra_period"] == 2
+    decompress_file(tmp_path / "c.omc", tmp_path / "back", weights=own)  # its own period is 8; PNG frames
+    decoded = np.stack(read_sequence(tmp_path / "back")[0]).astype(int)
+    x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float()[None] / 255
+
+    def reconstruction(model):
+        with torch.no_grad():
+            return (model(x).x_hat[0].clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy().astype(int)
+
+    as_coded, as_configured = reconstruction(short), reconstruction(codec)
+    assert np.abs(as_coded - as_configured).max() > 8  # the two GOP structures give other frames
+    assert np.abs(decoded - as_coded).max() <= 1

@@ -11,7 +11,9 @@ decodes in two parallel passes). With ``residual=True`` (the paper's variant) P-
 ``y_t - y_hat_{t-1}`` instead of ``y_t``.
 
 Frames of any size are replicate-padded to a multiple of 64 and cropped back. Each frame is
-its own bitstream (streams ``z`` and ``y``), so files hold one chunk per frame.
+its own bitstream (streams ``z`` and ``y``), so files hold one chunk per frame. A file's header
+states its intra period and the decoder follows it, so files coded with another period than the
+codec's config (an older release's, say) decode all the same.
 
 On the shoulders of the image model: with ``intra_prior="mean-scale"`` (or
 ``"residual-checkerboard"``) the frame transforms and the intra latent codec have exactly the layout
@@ -58,6 +60,7 @@ INTRA_PRIORS = ("checkerboard", "mean-scale", "residual-checkerboard")
 INTER_PRIORS = ("checkerboard", "residual-checkerboard")  # the P-frames' checkerboard: plain, or correcting h_s
 IMAGE_CONTEXT = {"mean-scale": "none", "residual-checkerboard": "checkerboard"}  # intra codecs that are an image model's
 PRIOR_KERNELS = (3, 5)  # the temporal prior's convolutions: 5×5 as in the paper, 3×3 at a third of the parameters
+MAX_INTRA_PERIOD = 1 << 20
 
 
 @register_codec("video/stem")
@@ -74,8 +77,8 @@ class STEMVideoCodec(VariableRate, Codec):
             raise ValueError(f"motion_range must be from 1 to {MAX_REACH} pixels, got {motion_range!r}")
         if motion_block and residual:
             raise ValueError("motion compensation predicts the latent itself; it does not combine with residual=True")
-        if intra_period < 1:
-            raise ValueError("intra_period must be at least 1")
+        if not 1 <= intra_period <= MAX_INTRA_PERIOD:
+            raise ValueError(f"intra_period must be from 1 to {MAX_INTRA_PERIOD}, got {intra_period!r}")
         if prior_kernel not in PRIOR_KERNELS:
             raise ValueError(f"prior_kernel must be one of {PRIOR_KERNELS}, got {prior_kernel!r}")
         if intra_prior not in INTRA_PRIORS:
@@ -100,7 +103,7 @@ class STEMVideoCodec(VariableRate, Codec):
 
     @classmethod
     def config_ranges(cls) -> dict:
-        return {"N": CHANNELS, "M": CHANNELS, "intra_period": (1, 1 << 20), "levels": LEVELS, "default_quality": QUALITIES,
+        return {"N": CHANNELS, "M": CHANNELS, "intra_period": (1, MAX_INTRA_PERIOD), "levels": LEVELS, "default_quality": QUALITIES,
                 "prior_kernel": (min(PRIOR_KERNELS), max(PRIOR_KERNELS)), "motion_block": (0, max(BLOCKS)),
                 "motion_range": (1, MAX_REACH)}
 
@@ -176,8 +179,9 @@ class STEMVideoCodec(VariableRate, Codec):
             raise ValueError("intra and inter latent codecs use different entropy-parameter schemes")
         return self.intra.entropy_params
 
-    def is_intra(self, t: int) -> bool:
-        return t % self.intra_period == 0
+    def is_intra(self, t: int, intra_period: int | None = None) -> bool:
+        """Whether frame ``t`` is an intra frame, under ``intra_period`` (a file's; default: the codec's)."""
+        return t % (intra_period or self.intra_period) == 0
 
     # --- training: clips [B, T, 3, H, W] -------------------------------------------------------
 
@@ -236,17 +240,18 @@ class STEMVideoCodec(VariableRate, Codec):
 
     @torch.no_grad()
     def compress_frame(
-        self, x: torch.Tensor, t: int, reference: torch.Tensor | None, quality: float | None = None
+        self, x: torch.Tensor, t: int, reference: torch.Tensor | None, quality: float | None = None,
+        intra_period: int | None = None,
     ) -> tuple[Bitstream, torch.Tensor]:
-        """Code frame ``t`` ([1, 3, H, W]) at ``quality`` (variable-rate codecs; default: theirs);
-        returns its bitstream and the next frame's reference (``y_hat``; with motion, the exactly decoded
-        frame, padded)."""
+        """Code frame ``t`` ([1, 3, H, W]) at ``quality`` (variable-rate codecs; default: theirs), an intra
+        frame every ``intra_period`` frames (default: the codec's); returns its bitstream and the next
+        frame's reference (``y_hat``; with motion, the exactly decoded frame, padded)."""
         if quality is not None and self.gains is None:
             raise ValueError(f"{self.codec_id} with this config has one fixed rate; it takes no quality")
         padded = pad_to_multiple(x, STRIDE)
         y = self._scaled(self.g_a(padded), quality)
         path = self._reference_path(quality) if self.motion_block else None
-        if self.is_intra(t) or reference is None:
+        if self.is_intra(t, intra_period) or reference is None:
             bitstream, y_hat = self.intra.compress(y)
         elif path is not None:
             vectors = motion_search(padded, reference, self.motion_block, self.motion_range)
@@ -263,10 +268,12 @@ class STEMVideoCodec(VariableRate, Codec):
 
     @torch.no_grad()
     def decompress_frame(
-        self, bitstream: Bitstream, t: int, reference: torch.Tensor | None, height: int, width: int
+        self, bitstream: Bitstream, t: int, reference: torch.Tensor | None, height: int, width: int,
+        intra_period: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode frame ``t``; returns the frame [1, 3, H, W] in [0, 1] and the next frame's reference (its
-        ``y_hat``; with motion, the exactly decoded frame, padded)."""
+        """Decode frame ``t`` (of a file whose intra period is ``intra_period``; default: the codec's);
+        returns the frame [1, 3, H, W] in [0, 1] and the next frame's reference (its ``y_hat``; with motion,
+        the exactly decoded frame, padded)."""
         if bitstream.shapes != self.stream_shapes(height, width):
             raise CorruptFileError(f"frame {t}: stream shapes {bitstream.shapes} do not fit {width}x{height}")
         try:
@@ -274,7 +281,7 @@ class STEMVideoCodec(VariableRate, Codec):
         except ValueError as exc:
             raise CorruptFileError(f"frame {t}: the file declares an invalid quality: {exc}") from None
         path = self._reference_path(quality) if self.motion_block else None
-        if self.is_intra(t) or reference is None:
+        if self.is_intra(t, intra_period) or reference is None:
             y_hat = self.intra.decompress(bitstream, device=self.device)
         elif path is not None:
             rows, cols = grid(*reference.shape[-2:], self.motion_block)
@@ -307,13 +314,15 @@ class STEMVideoCodec(VariableRate, Codec):
 
     def unit_decoder(self, header: dict) -> UnitDecoder:
         h, w = header_size(header, "frame")
-        if header.get("intra_period", self.intra_period) != self.intra_period:  # files of 0.1 state it in the media
-            raise CorruptFileError(f"the file declares intra period {header['intra_period']!r}; its codec has {self.intra_period}")
+        # the decoder follows the file's GOP structure (files of 0.1 state it in the media: the codec's then)
+        period = header.get("intra_period", self.intra_period)
+        if type(period) is not int or not 1 <= period <= MAX_INTRA_PERIOD:
+            raise CorruptFileError(f"the file declares an invalid intra period {period!r} (1 to {MAX_INTRA_PERIOD})")
         motion = {"block": self.motion_block, "range": self.motion_range} if self.motion_block else None
         if header.get("motion") != motion:
             raise CorruptFileError(f"the file declares motion {header.get('motion')!r}; its codec has {motion!r}")
         frame_info = {k: header[k] for k in ("entropy_params", "quality") if k in header}
-        return _FrameDecoder(self, h, w, frame_info)
+        return _FrameDecoder(self, h, w, frame_info, period)
 
     def split(self, x: torch.Tensor) -> list[torch.Tensor]:
         """A clip [T, 3, H, W] is pushed frame by frame."""
@@ -328,8 +337,11 @@ class _FrameEncoder(UnitEncoder):
     def push(self, frame: torch.Tensor) -> list[Unit]:
         """``frame``: [1, 3, H, W], floats in [0, 1] or 8-bit pixels."""
         x = pixels_to_float(frame.to(self.codec.device))
-        bitstream, self.reference = self.codec.compress_frame(x, self.t, self.reference, self.header.get("quality"))
-        unit = (f"frame-{self.t}", frame_streams({k: bitstream.streams[k] for k in _stream_names(self.codec, self.t)}))
+        period = self.header["intra_period"]
+        bitstream, self.reference = self.codec.compress_frame(x, self.t, self.reference, self.header.get("quality"),
+                                                              period)
+        names = _stream_names(self.codec, self.t, period)
+        unit = (f"frame-{self.t}", frame_streams({k: bitstream.streams[k] for k in names}))
         self.t += 1
         return [unit]
 
@@ -337,17 +349,18 @@ class _FrameEncoder(UnitEncoder):
 class _FrameDecoder(UnitDecoder):
     kind = "frame"
 
-    def __init__(self, codec: STEMVideoCodec, h: int, w: int, frame_info: dict) -> None:
-        self.codec, self.h, self.w, self.frame_info = codec, h, w, frame_info
+    def __init__(self, codec: STEMVideoCodec, h: int, w: int, frame_info: dict, intra_period: int) -> None:
+        self.codec, self.h, self.w, self.frame_info, self.intra_period = codec, h, w, frame_info, intra_period
         self.shapes, self.reference = codec.stream_shapes(h, w), None
 
     def push(self, name: str, payload: bytes) -> list[torch.Tensor]:
         t = self.count
         if name != f"frame-{t}":
             raise CorruptFileError(f"expected the chunk of frame {t}, found {name!r}")
-        streams = unframe_streams(payload, _stream_names(self.codec, t), f"frame {t}")
+        streams = unframe_streams(payload, _stream_names(self.codec, t, self.intra_period), f"frame {t}")
         bitstream = Bitstream(streams, {k: list(v) for k, v in self.shapes.items()}, dict(self.frame_info))
-        frame, self.reference = self.codec.decompress_frame(bitstream, t, self.reference, self.h, self.w)
+        frame, self.reference = self.codec.decompress_frame(bitstream, t, self.reference, self.h, self.w,
+                                                            self.intra_period)
         self.count += 1
         return [frame]
 
@@ -357,6 +370,6 @@ class _FrameDecoder(UnitDecoder):
         return []
 
 
-def _stream_names(codec: STEMVideoCodec, t: int) -> tuple[str, ...]:
+def _stream_names(codec: STEMVideoCodec, t: int, intra_period: int) -> tuple[str, ...]:
     """A frame's streams: ``z`` and ``y``, and a motion-compensated P-frame's vectors ``v``."""
-    return ("z", "y", "v") if codec.motion_block and not codec.is_intra(t) else ("z", "y")
+    return ("z", "y", "v") if codec.motion_block and not codec.is_intra(t, intra_period) else ("z", "y")
