@@ -147,6 +147,26 @@ def test_three_phase_distillation_lowers_each_loss(teacher_weights):
         previous = module.state_dict()
 
 
+def test_distillation_checkpoints_carry_the_random_generators(teacher_weights):
+    """A resumed distillation phase draws the same noise and crops as the uninterrupted one."""
+    import random
+
+    import numpy as np
+
+    from omnicodec.train.distill import LitDistill
+
+    module = LitDistill("image/feds-teacher", TINY["image/feds-teacher"], "image/feds-student",
+                        TINY["image/feds-student"], 1, str(teacher_weights))
+    checkpoint = {}
+    module.on_save_checkpoint(checkpoint)
+    expected = torch.rand(4), np.random.rand(4), random.random()
+    torch.manual_seed(123), np.random.seed(4), random.seed(5)
+    module.on_load_checkpoint(checkpoint)
+    drawn = torch.rand(4), np.random.rand(4), random.random()
+    torch.testing.assert_close(drawn[0], expected[0], rtol=0, atol=0)
+    assert np.array_equal(drawn[1], expected[1]) and drawn[2] == expected[2]
+
+
 def distill_args(phase: int, run, data, teacher, steps: int, *extra: str) -> list[str]:
     """``omnicodec train`` arguments for a distillation phase's config, tiny and redirected into ``run``."""
     import yaml

@@ -13,17 +13,13 @@ frame transforms come from the trained image model trains only its temporal part
 image codec trains only its synthesis transform with ``freeze: [g_a, latent, gains]``: then no
 quantile is left to fit and the step runs without the second optimizer).
 
-Checkpoints also carry the random generators' states, so a run resumed from any
-checkpoint draws the same quantisation noise as the uninterrupted run (the data side is
-handled by :mod:`.data`).
+Checkpoints carry the random generators' states (:mod:`.step`), so a run resumes exactly.
 """
 
 from __future__ import annotations
 
 import math
-import random
 
-import numpy as np
 import torch
 
 from ..codecs import create_codec
@@ -118,29 +114,3 @@ class LitCodec(RDStep):
             lmbda = float(self.lmbda_at(torch.tensor([self.codec.default_quality])))
         terms = rd_loss(self.media, self.distortion, out, batch, lmbda)
         self.log_dict({f"val/{k}": v for k, v in terms.items() if k not in ("mse", "distortion")}, batch_size=1)
-
-    # --- exact resume: random generators travel with the checkpoint ------------------------
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # plain types and tensors only: Lightning reloads checkpoints with weights_only=True
-        np_state = np.random.get_state()
-        py_version, py_state, py_gauss = random.getstate()
-        checkpoint["rng"] = {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                      "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
-            "python": {"version": py_version, "state": list(py_state), "gauss": py_gauss},
-        }
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint.get("rng")
-        if not state:
-            return
-        torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
-        n = state["numpy"]
-        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
-        p = state["python"]
-        random.setstate((p["version"], tuple(p["state"]), p["gauss"]))

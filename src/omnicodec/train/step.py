@@ -13,6 +13,10 @@ A non-finite loss stops training with :class:`~omnicodec.errors.TrainingDiverged
 last checkpoint written stays the last good one. ``check_finite_every`` > 1 checks only every
 N steps, so a GPU step need not wait for the loss.
 
+Checkpoints also carry the random generators' states (torch, CUDA, numpy, Python), so a run resumed
+from any checkpoint draws the same quantisation noise and crops as the uninterrupted run (the data side
+is handled by :mod:`.data`).
+
 Hyper-parameters read: ``lr``, ``aux_lr``, ``clip_norm``, ``warmup_steps``, ``total_steps``,
 and optionally ``lr_floor`` (default 0.05) and ``check_finite_every`` (default 1).
 """
@@ -20,8 +24,10 @@ and optionally ``lr_floor`` (default 0.05) and ``check_finite_every`` (default 1
 from __future__ import annotations
 
 import math
+import random
 
 import lightning as L
+import numpy as np
 import torch
 
 from ..errors import InputError, TrainingDivergedError
@@ -124,3 +130,29 @@ class RDStep(L.LightningModule):
             logged["train/lr"] = float(opt.param_groups[0]["lr"])
             self.log_dict(logged, prog_bar=True, on_step=True, batch_size=batch.shape[0])
         return terms["loss"].detach()
+
+    # --- exact resume: random generators travel with the checkpoint ------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # plain types and tensors only: Lightning reloads checkpoints with weights_only=True
+        np_state = np.random.get_state()
+        py_version, py_state, py_gauss = random.getstate()
+        checkpoint["rng"] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                      "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+            "python": {"version": py_version, "state": list(py_state), "gauss": py_gauss},
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("rng")
+        if not state:
+            return
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        n = state["numpy"]
+        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+        p = state["python"]
+        random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
