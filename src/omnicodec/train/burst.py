@@ -216,7 +216,7 @@ def fit(args: list[str], init: str | None, init_strict: bool, checkpoint: Path, 
 
         raise TrainingDivergedError(f"training diverged: {len(bad)} parameters hold NaN or infinity ({bad[0]}, …); "
                                     "nothing was saved")
-    cli.trainer.save_checkpoint(checkpoint)
+    cli.trainer.save_checkpoint(checkpoint, weights_only=False)  # with the optimizers: a run to resume
     clock = next((c for c in cli.trainer.callbacks if isinstance(c, StepClock)), None)
     batch = int(getattr(cli.datamodule, "batch_size", 0))
     rate = clock.steps_per_second() if clock else float("nan")

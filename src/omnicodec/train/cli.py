@@ -140,7 +140,7 @@ def _save_final(trainer: L.Trainer) -> None:
     otherwise keep the last interval's weights and lose the steps after it."""
     for cb in trainer.checkpoint_callbacks:
         if getattr(cb, "save_last", False) and getattr(cb, "dirpath", None) and trainer.global_step > 0:
-            trainer.save_checkpoint(Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}")
+            trainer.save_checkpoint(Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}", weights_only=False)
 
 
 def _build(args: list[str]) -> OmnicodecCLI:
