@@ -23,11 +23,13 @@ is named in the side info.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from ..coding import Bitstream, SymbolDecoder, SymbolEncoder
-from ..errors import UnsupportedVersionError
+from ..errors import CorruptFileError, UnsupportedVersionError
 from ..layers import conv_nd, deconv_nd
 from ..layers.tiling import NotTileable, input_radius, tiled
 from .conditional import ConditionalLatentCodec, MeanScaleLatentCodec
@@ -160,6 +162,8 @@ class HyperpriorLatentCodec(nn.Module):
         side = self._side(z_hat, reference, coding=True)
         decoder = SymbolDecoder(bitstream.streams["y"])
         tau = bitstream.side_info.get("skip_tau", 0.0)
+        if type(tau) not in (int, float) or not 0.0 <= tau < math.inf:  # the decoder must skip what the encoder did
+            raise CorruptFileError(f"the stream declares a malformed skip threshold {tau!r}")
         options = self.y_codec.entropy_param_options(self.exact_parameters)
         y_hat = self.y_codec.decode(decoder, side, self.gaussian_conditional, tau, **options)
         decoder.finish()
