@@ -341,3 +341,24 @@ def test_results_over_the_file_limit_drop_the_logs_then_compress(tmp_path, monke
     assert burst._pack_results(folder, target) <= 50_000
     with tarfile.open(target) as tar:  # read as tar xf reads it: the compression is detected
         assert tar.extractfile("weights/w.safetensors").read() == bytes(range(256)) * 400
+
+
+def test_an_export_codes_as_the_entry_it_started_from(tmp_path, tiny_weights):
+    """Training runs without entropy skip; the burst's export takes the shipped entry's skip, so before and
+    after compare the weights alone, and the tensors (and sha256) stay as exported."""
+    import shutil
+
+    from omnicodec import zoo
+    from omnicodec.train.burst import with_coding_settings
+
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(tiny_weights.with_suffix(suffix), tmp_path)
+    exported = tmp_path / tiny_weights.name
+    before = exported.read_bytes()
+    start = json.loads(before)
+    assert with_coding_settings(exported, start).read_bytes() == before  # nothing to carry: untouched
+    start["config"]["skip_threshold"] = 0.3
+    with_coding_settings(exported, start)
+    loaded = zoo.load_file_entry(exported)  # the sha256 still holds
+    assert loaded.codec.config()["skip_threshold"] == 0.3
+    assert json.loads(exported.read_text())["sha256"] == json.loads(before)["sha256"]

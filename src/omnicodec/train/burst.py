@@ -290,6 +290,25 @@ def _train_one(entry: PlanEntry, pack: Path, work: Path, seconds: float, cuda: b
     return json.loads((work / "stats.json").read_text())
 
 
+CODING_SETTINGS = ("skip_threshold",)  # config keys that choose how a model codes, not what it learnt
+
+
+def with_coding_settings(exported: Path, start: dict) -> Path:
+    """``exported`` coding as the entry it started from (``start``): settings that training leaves out
+    (entropy skip: training runs without it) are copied into its config, so the evaluation before and
+    after compares the weights alone and a copied-over entry keeps coding as the shipped one did. The
+    tensors, and so the sha256, stay as exported."""
+    from ..fileio import atomic_write_bytes
+
+    entry = json.loads(exported.read_text())
+    wanted = {k: start["config"][k] for k in CODING_SETTINGS if k in start.get("config", {})}
+    if all(entry["config"].get(k) == v for k, v in wanted.items()):
+        return exported
+    entry["config"].update(wanted)
+    atomic_write_bytes(exported, (json.dumps(entry, indent=2) + "\n").encode())
+    return exported
+
+
 def _evaluate(weights: Path, dataset: Path, device: str, log, name: str, limit: int | None) -> dict:
     from ..eval.weights import evaluate_weights
 
@@ -401,6 +420,8 @@ def run(
             exported = export_checkpoint(
                 folder / "last.ckpt", folder / "weights", name=stem, quality=quality, overwrite=True, extra=extra
             )
+            if entry.init:
+                exported = with_coding_settings(exported, start)
             record["weights"] = exported.name
             dataset = pack / entry.eval if entry.eval else None
             if dataset is not None and dataset.exists():
