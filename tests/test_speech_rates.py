@@ -99,6 +99,15 @@ def test_a_file_that_declares_a_quality_outside_the_range_is_refused(codec):
             codec.unit_decoder({**header, "quality": bad})
 
 
+def test_a_file_that_declares_a_malformed_skip_threshold_is_refused(codec):
+    header = {**codec.compress(voices(1, 0.3), quality=2).side_info, "chunk_samples": codec.chunk_samples}
+    for good in (0, 0.2):
+        codec.unit_decoder({**header, "skip_tau": good})
+    for bad in ("0.2", "nan", float("nan"), float("inf"), -0.1, True, None, [0.2]):
+        with pytest.raises(CorruptFileError, match="skip threshold"):
+            codec.unit_decoder({**header, "skip_tau": bad})
+
+
 def test_levels_survive_export_and_reload(codec, weights):
     from omnicodec.zoo import load_file_entry
 

@@ -14,12 +14,21 @@ import numpy as np
 import torch
 
 from ..coding import Bitstream, CdfTables, SymbolDecoder, SymbolEncoder, build_tables
-from ..errors import CodingError
+from ..errors import CodingError, CorruptFileError
 from ..layers.bound import lower_bound
 from .frozen import FrozenTables, tensor_bytes
 from .ops import add_uniform_noise, no_autocast, round_ste, std_normal_cdf
 
 SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
+
+
+def checked_skip_tau(value: object) -> float:
+    """The skip threshold τ a stream declares, checked: a number from 0 up (not a string, a bool, NaN or
+    infinity). The decoder must skip exactly the elements the encoder skipped, so a malformed τ is a
+    corrupt file, never a guess."""
+    if type(value) not in (int, float) or not 0.0 <= value < math.inf:
+        raise CorruptFileError(f"the stream declares a malformed skip threshold {value!r}")
+    return float(value)
 
 
 def default_scale_table(lo: float = SCALE_MIN, hi: float = SCALE_MAX, levels: int = SCALE_LEVELS) -> torch.Tensor:
@@ -196,6 +205,7 @@ class GaussianConditional(FrozenTables):
         self, bitstream: Bitstream, scales: torch.Tensor, means: torch.Tensor | None = None
     ) -> torch.Tensor:
         decoder = SymbolDecoder(bitstream.streams[""])
-        y_hat = self.decode_from(decoder, scales, means, bitstream.side_info.get("skip_tau", 0.0))
+        tau = checked_skip_tau(bitstream.side_info.get("skip_tau", 0.0))
+        y_hat = self.decode_from(decoder, scales, means, tau)
         decoder.finish()
         return y_hat

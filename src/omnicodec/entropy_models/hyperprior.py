@@ -23,19 +23,17 @@ is named in the side info.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from ..coding import Bitstream, SymbolDecoder, SymbolEncoder
-from ..errors import CorruptFileError, UnsupportedVersionError
+from ..errors import UnsupportedVersionError
 from ..layers import conv_nd, deconv_nd
 from ..layers.tiling import NotTileable, input_radius, tiled
 from .conditional import ConditionalLatentCodec, MeanScaleLatentCodec
 from .exact import SCHEME, ExactNetwork
 from .factorized import EntropyBottleneck
-from .gaussian import GaussianConditional
+from .gaussian import GaussianConditional, checked_skip_tau
 
 SIDE_TILE = 16  # elements of z per side of a tile of the exact h_s (its float64 im2col grows with the tile)
 
@@ -161,9 +159,7 @@ class HyperpriorLatentCodec(nn.Module):
             reference = torch.zeros(bitstream.shapes["y"], device=z_hat.device)
         side = self._side(z_hat, reference, coding=True)
         decoder = SymbolDecoder(bitstream.streams["y"])
-        tau = bitstream.side_info.get("skip_tau", 0.0)
-        if type(tau) not in (int, float) or not 0.0 <= tau < math.inf:  # the decoder must skip what the encoder did
-            raise CorruptFileError(f"the stream declares a malformed skip threshold {tau!r}")
+        tau = checked_skip_tau(bitstream.side_info.get("skip_tau", 0.0))  # skip what the encoder skipped
         options = self.y_codec.entropy_param_options(self.exact_parameters)
         y_hat = self.y_codec.decode(decoder, side, self.gaussian_conditional, tau, **options)
         decoder.finish()

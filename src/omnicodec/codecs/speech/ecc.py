@@ -58,6 +58,7 @@ from torch import nn
 from ...coding import Bitstream
 from ...entropy_models import ChannelwiseLatentCodec, HyperpriorLatentCodec, TemporalPrior, hyper_transforms
 from ...entropy_models.exact import ACT_BITS, ExactNetwork
+from ...entropy_models.gaussian import checked_skip_tau
 from ...errors import CorruptFileError
 from ...layers import resampling_conv_nd
 from ...layers.gain import GainUnits
@@ -332,10 +333,7 @@ class ECC(VariableRate, Codec):
     def unit_decoder(self, header: dict) -> UnitDecoder:
         if header.get("chunk_samples") != self.chunk_samples:
             raise CorruptFileError("the file's chunk length does not match its codec")
-        try:
-            tau = float(header.get("skip_tau", 0.0))
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise CorruptFileError("the file's skip threshold is malformed") from exc
+        tau = checked_skip_tau(header.get("skip_tau", 0.0))
         try:
             quality = self._stream_quality(header)
         except ValueError as exc:
