@@ -305,3 +305,66 @@ def test_a_file_decodes_with_the_intra_period_its_header_states(tmp_path, weight
     as_coded, as_configured = reconstruction(short), reconstruction(codec)
     assert np.abs(as_coded - as_configured).max() > 8  # the two GOP structures give other frames
     assert np.abs(decoded - as_coded).max() <= 1
+
+
+def test_the_user_chooses_the_intra_period_when_compressing(tmp_path, weights):
+    """``intra_period`` at compress time: the file states it, its frames are coded so (intra frames cost
+    more on a static clip), and it decodes as a model configured with that period would code it."""
+    import copy
+
+    from omnicodec.coding import container
+    from omnicodec.zoo import load_file_entry
+
+    frames = frames_of(clips(1, 5, 64, seed=3, static=False)[0])
+    write_clip(tmp_path / "clip", frames)
+    sizes = {}
+    for period in (None, 2):
+        out = tmp_path / f"c{period}.omc"
+        compress_file(tmp_path / "clip", out, weights=weights, intra_period=period)
+        parsed = container.unpack(out.read_bytes())
+        assert parsed.header["side_info"]["intra_period"] == (period or TINY["intra_period"])
+        sizes[period] = [len(parsed.chunks[f"frame-{t}"]) for t in range(5)]
+    assert sizes[2][2] > sizes[None][2] and sizes[2][4] > sizes[None][4], sizes  # intra frames again
+    assert sizes[2][:2] == sizes[None][:2], sizes  # the first two frames are coded alike
+
+    decompress_file(tmp_path / "c2.omc", tmp_path / "back", weights=weights)
+    decoded = np.stack(read_sequence(tmp_path / "back")[0]).astype(int)
+    short = copy.deepcopy(load_file_entry(weights).codec)
+    short.intra_period = 2
+    x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float()[None] / 255
+    with torch.no_grad():
+        expected = (short(x).x_hat[0].clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy().astype(int)
+    assert np.abs(decoded - expected).max() <= 1
+
+
+@pytest.mark.parametrize("period", [0, -3, 2**20 + 1, 2.5, "4", True])
+def test_an_intra_period_out_of_range_is_refused_before_anything_is_written(tmp_path, weights, period):
+    write_clip(tmp_path / "clip", frames_of(clips(1, 2, 64, seed=3)[0]))
+    with pytest.raises(InputError, match="intra period must be a whole number from 1 to"):
+        compress_file(tmp_path / "clip", tmp_path / "c.omc", weights=weights, intra_period=period)
+    assert not (tmp_path / "c.omc").exists()
+
+
+def test_an_intra_period_is_refused_for_an_image(tmp_path):
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "a.png")
+    with pytest.raises(InputError, match="takes no intra period"):
+        compress_file(tmp_path / "a.png", tmp_path / "a.omc", intra_period=4)
+    assert not (tmp_path / "a.omc").exists()
+
+
+def test_cli_intra_period(tmp_path, weights):
+    from omnicodec.coding import container
+    from test_cli import assert_clean_error, run
+
+    write_clip(tmp_path / "in.y4m", frames_of(clips(1, 3, 64, seed=8)[0]))
+    r = run("compress", tmp_path / "in.y4m", tmp_path / "v.omc", "--weights", weights, "--intra-period", 1)
+    assert r.returncode == 0, r.stderr
+    assert container.unpack((tmp_path / "v.omc").read_bytes()).header["side_info"]["intra_period"] == 1
+    r = run("compress", tmp_path / "in.y4m", tmp_path / "w.omc", "--weights", weights, "--intra-period", "x")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "--intra-period" in r.stderr, r.stderr
+    (tmp_path / "folder").mkdir()
+    write_clip(tmp_path / "folder" / "in.y4m", frames_of(clips(1, 2, 64, seed=8)[0]))
+    r = run("compress", tmp_path / "folder", tmp_path / "out", "--weights", weights, "--intra-period", 4)
+    assert_clean_error(r, "--intra-period applies to one video file")
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "w.omc").exists()

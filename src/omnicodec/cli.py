@@ -56,6 +56,8 @@ def _cmd_compress(args: argparse.Namespace) -> int | None:
 
         if args.bpp is not None:
             raise InputError("a size target (--bpp) applies to one file; give --quality for a folder")
+        if args.intra_period is not None:
+            raise InputError("--intra-period applies to one video file; a folder codes with each model's own")
         _folder_device(args)
         engine = _engine(args)
         summary = compress_folder(args.input, args.output, args.codec, args.quality, args.weights, args.force,
@@ -65,7 +67,7 @@ def _cmd_compress(args: argparse.Namespace) -> int | None:
 
     result = compress_file(
         args.input, args.output, args.codec, args.quality, args.weights, args.force, args.device, progress=True,
-        bpp=args.bpp, max_memory=args.max_memory,
+        bpp=args.bpp, max_memory=args.max_memory, intra_period=args.intra_period,
     )
     print(result.summary())
 
@@ -264,10 +266,17 @@ def _output_options(p) -> None:
                    "e.g. 1500M or 2G (default: what the machine has available)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error (``omnicodec <command>: error: ...``), status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="omnicodec", description="Learned compression with real bitstreams.")
+    parser = _Parser(prog="omnicodec", description="Learned compression with real bitstreams.")
     parser.add_argument("--version", action="version", version=f"omnicodec {__version__}",
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
@@ -285,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bpp", type=float,
                    help="size target in bits per pixel (images): the highest quality whose file fits; "
                         "instead of --quality")
+    p.add_argument("--intra-period", type=int, metavar="N",
+                   help="video: an intra frame every N frames (default: the model's, 32 for the shipped one); "
+                        "shorter periods seek faster and cost rate")
     p.add_argument("--weights", help="exported weights (.json or .safetensors) instead of shipped ones")
     _output_options(p)
     p.set_defaults(func=_cmd_compress)

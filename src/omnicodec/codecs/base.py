@@ -185,10 +185,16 @@ class Codec(nn.Module):
     # drivers in omnicodec.media write each unit as one container chunk and ``header`` into the file
     # header, and ``compress`` / ``decompress`` do the same in memory.
 
-    def unit_encoder(self, media: dict, quality: float | None = None) -> UnitEncoder:  # pragma: no cover
+    def unit_encoder(self, media: dict, quality: float | None = None, **options) -> UnitEncoder:  # pragma: no cover
         """An encoder for one item described by ``media`` (its ``height``/``width`` for images and video)
-        at ``quality`` (variable-rate codecs; ``None``: the codec's default)."""
+        at ``quality`` (variable-rate codecs; ``None``: the codec's default), with the per-file
+        ``options`` of :meth:`encoder_options` (a ``ValueError`` for a value out of its range)."""
         raise NotImplementedError
+
+    def encoder_options(self) -> dict[str, tuple[int, int]]:
+        """The per-file options :meth:`unit_encoder` takes, by name, with the inclusive range of their
+        integer values (default: none). A file states what they were, so decoders need no option."""
+        return {}
 
     def unit_decoder(self, header: dict) -> UnitDecoder:  # pragma: no cover - abstract
         """A decoder for one item whose encoder declared ``header``; checks it before anything is decoded
@@ -208,9 +214,10 @@ class Codec(nn.Module):
         return {"height": int(x.shape[-2]), "width": int(x.shape[-1])}
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, quality: float | None = None) -> Bitstream:
-        """Code ``x`` in memory: the concatenation of its units, with the encoder's header as side info."""
-        encoder = self.unit_encoder(self.describe(x), quality)
+    def compress(self, x: torch.Tensor, quality: float | None = None, **options) -> Bitstream:
+        """Code ``x`` in memory: the concatenation of its units, with the encoder's header as side info
+        (``options``: see :meth:`encoder_options`)."""
+        encoder = self.unit_encoder(self.describe(x), quality, **options)
         units = [unit for piece in self.split(x) for unit in encoder.push(piece)] + encoder.finish()
         return Bitstream(dict(units), side_info=dict(encoder.header), stats=dict(encoder.stats))
 

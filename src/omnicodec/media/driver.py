@@ -64,11 +64,12 @@ def _bar(enabled: bool, desc: str, unit: str, total: int | None = None):
 
 def encode(
     codec, pieces: Iterable[Any], media: dict, header: dict, output, quality: float | None = None,
-    progress: bool = False, unit: str = "unit", total: int | None = None,
+    progress: bool = False, unit: str = "unit", total: int | None = None, options: dict | None = None,
 ) -> Encoded:
     """Code ``pieces`` into the file ``output``; ``header`` holds the fields of :func:`file_header` but
-    ``side_info``. The file appears only once complete."""
-    encoder = codec.unit_encoder(media, quality)
+    ``side_info``; ``options``: the codec's per-file options (checked by the caller). The file appears
+    only once complete."""
+    encoder = codec.unit_encoder(media, quality, **(options or {}))
     writer, count, bar = None, 0, _bar(progress, "encoding", unit, total)
 
     def add(units) -> None:

@@ -168,11 +168,14 @@ def compress_file(
     *,
     overwrite: bool = False,
     max_memory: str | int | None = None,
+    intra_period: int | None = None,
 ) -> CompressResult:
     """Compress an image, a video or a speech recording into an omnicodec file (written atomically).
 
     ``quality`` may be any real number in a variable-rate model's range; ``bpp`` (images, variable-rate
     models) instead finds the highest quality whose file stays within that many bits per pixel.
+    ``intra_period`` (video) puts an intra frame every that many frames instead of the model's default;
+    the file states it, so decoding needs nothing more.
     An existing ``output`` is replaced only with ``overwrite=True`` (``force`` is the same switch).
     ``max_memory`` (bytes, or e.g. ``"2G"``; default: what the machine has available) bounds the
     estimated peak memory: a larger image or video frame is refused before it is read.
@@ -195,6 +198,7 @@ def compress_file(
     model = loaded.codec
     if model.media != media:
         raise InputError(f"{model.codec_id} codes {model.media}, but {input} looks like {media}")
+    options = _encoder_options(model, intra_period=intra_period)
     check_size, notes, total = memory_check(model, limit), [], None
     if media == "image":
         from .image import encode_to_size, open_image
@@ -217,7 +221,8 @@ def compress_file(
         size, reached, note = encode_to_size(model, pieces[0], info, header, output, bpp, pixels)
         return CompressResult(str(input), str(output), model.codec_id, reached, size, pixels,
                               time.perf_counter() - start, notes + [note])
-    done = driver.encode(model, pieces, info, header, output, rate, progress and media != "image", unit, total)
+    done = driver.encode(model, pieces, info, header, output, rate, progress and media != "image", unit, total,
+                         options)
     if media == "speech":
         return CompressResult(str(input), str(output), model.codec_id, loaded.quality, done.size,
                               done.stats["samples"], time.perf_counter() - start, media="speech")
@@ -228,6 +233,20 @@ def compress_file(
     reached = done.side_info.get("quality", loaded.quality)
     return CompressResult(str(input), str(output), model.codec_id, reached, done.size, pixels,
                           time.perf_counter() - start, notes)
+
+
+def _encoder_options(model, **given) -> dict:
+    """The per-file options given (not ``None``), checked against what ``model`` takes before any input
+    is read."""
+    options, accepted = {k: v for k, v in given.items() if v is not None}, model.encoder_options()
+    for name, value in options.items():
+        label = name.replace("_", " ")
+        if name not in accepted:
+            raise InputError(f"{model.codec_id} takes no {label} (it codes {model.media})")
+        lo, hi = accepted[name]
+        if type(value) is not int or not lo <= value <= hi:
+            raise InputError(f"the {label} must be a whole number from {lo} to {hi}, got {value!r}")
+    return options
 
 
 def _check_input(input: Path, output: Path, overwrite: bool) -> str:

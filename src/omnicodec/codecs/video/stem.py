@@ -299,11 +299,21 @@ class STEMVideoCodec(VariableRate, Codec):
 
     # --- the streaming contract: one unit per frame ---------------------------------------------
 
-    def unit_encoder(self, media: dict, quality: float | None = None) -> UnitEncoder:
+    def encoder_options(self) -> dict[str, tuple[int, int]]:
+        """``intra_period``: an intra frame every that many frames (default: the codec's). Shorter periods
+        give more points to start decoding from, and cost rate."""
+        return {"intra_period": (1, MAX_INTRA_PERIOD)}
+
+    def unit_encoder(self, media: dict, quality: float | None = None, intra_period: int | None = None) -> UnitEncoder:
         if quality is not None and self.gains is None:
             raise ValueError(f"{self.codec_id} with this config has one fixed rate; it takes no quality")
+        if intra_period is None:
+            intra_period = self.intra_period
+        elif type(intra_period) is not int or not 1 <= intra_period <= MAX_INTRA_PERIOD:
+            raise ValueError(f"the intra period must be a whole number of frames from 1 to {MAX_INTRA_PERIOD}, "
+                             f"got {intra_period!r}")
         # the GOP structure: an intra frame every intra_period frames, P-frames between (each on the previous frame)
-        header = {"size": [int(media["height"]), int(media["width"])], "intra_period": self.intra_period}
+        header = {"size": [int(media["height"]), int(media["width"])], "intra_period": intra_period}
         if self.entropy_params is not None:  # one scheme for all frames
             header["entropy_params"] = self.entropy_params
         if self.gains is not None:  # one quality for all frames
