@@ -198,6 +198,33 @@ def test_eval_on_two_processes_gives_the_same_results(dataset, tmp_path):
     assert json.loads((tmp_path / "one" / "tiny.json").read_text())["results"]["bpp"]
 
 
+@pytest.mark.parametrize("suffix", ["/../../victim.png", "./../x.png", "../x.png", ".png/x", "", ". png"])
+def test_a_decoding_suffix_that_is_not_an_extension_is_refused(dataset, tmp_path, suffix):
+    from omnicodec.errors import InputError
+
+    _, weights, reference = dataset
+    (tmp_path / "out").mkdir()
+    (tmp_path / "victim.png").write_bytes(b"the user's")
+    with pytest.raises(InputError, match="the suffix must be a file extension"):
+        decompress_folder(reference, tmp_path / "out" / "d", suffix=suffix, weights=weights, force=True,
+                          engine=Engine(progress=False))
+    assert (tmp_path / "victim.png").read_bytes() == b"the user's"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["out", "victim.png"]
+
+
+def test_two_coded_files_for_one_decoded_name_are_refused_not_skipped(dataset, tmp_path):
+    _, weights, reference = dataset
+    src = tmp_path / "in"
+    src.mkdir()
+    first, second = sorted(reference.rglob("*.omc"))[:2]
+    (src / "a.omc").write_bytes(first.read_bytes())
+    (src / "a.OMC").write_bytes(second.read_bytes())
+    summary = decompress_folder(src, tmp_path / "out", suffix="bmp", weights=weights, engine=Engine(progress=False))
+    assert summary.count("done") == 1 and summary.count("skipped") == 0
+    assert len(summary.failures) == 1 and "decodes to the same output" in summary.failures[0].message
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.bmp"]
+
+
 def test_two_inputs_for_one_output_are_refused_not_overwritten(dataset, tmp_path):
     images, weights, reference = dataset
     src = tmp_path / "in"

@@ -11,6 +11,7 @@ input, unsupported content) is reported and the others go on.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,9 +247,10 @@ class _Decompress:
     """One omnicodec file back to a file of its medium, skipped when a complete decoding is there; a group
     of images of one size and model through the synthesis together."""
 
-    def __init__(self, suffix: str | None, weights, force: bool, sample_rate: int | None, max_memory) -> None:
+    def __init__(self, suffix: str | None, weights, force: bool, sample_rate: int | None, max_memory,
+                 clashes: dict[str, str] | None = None) -> None:
         self.suffix, self.weights, self.force = suffix, weights, force
-        self.sample_rate, self.max_memory = sample_rate, max_memory
+        self.sample_rate, self.max_memory, self.clashes = sample_rate, max_memory, clashes or {}
 
     def output(self, pair: tuple[str, str]) -> tuple[str, str]:
         """``(input, output)`` with the output's suffix from the file's medium."""
@@ -263,6 +265,8 @@ class _Decompress:
         """The item's result if it needs no decoding (complete: skipped; not ours, unreadable: failed); None to decode it."""
         try:
             pair = self.output(pair)
+            if pair[0] in self.clashes:
+                raise InputError(f"{self.clashes[pair[0]]} decodes to the same output {pair[1]}; rename one of them")
             replace = _present(Path(pair[1]), lambda: decoded_state(Path(pair[1]), Path(pair[0]), self.sample_rate),
                                self.force, pair)
             return replace if isinstance(replace, FileResult) else None
@@ -313,10 +317,18 @@ def decompress_folder(src, dst, suffix: str | None = None, weights=None, force: 
     ``.y4m`` for video, ``.wav`` for speech, from each file's header). ``batch_size`` > 1 decodes up to that
     many images of one size and model together (see :func:`~omnicodec.api.decompress_images`)."""
     src, dst = Path(src), Path(dst)
-    if suffix is not None and not suffix.startswith("."):
-        suffix = "." + suffix
+    if suffix is not None:
+        if not re.fullmatch(r"\.?[A-Za-z0-9]{1,16}", suffix):  # a name's ending, never a path
+            raise InputError(f"the suffix must be a file extension such as .png, got {suffix!r}")
+        suffix = suffix if suffix.startswith(".") else "." + suffix
     if sample_rate is not None and sample_rate <= 0:
         raise InputError(f"the sample rate must be positive, got {sample_rate}")
-    pairs = [(str(p), str(dst / p.relative_to(src).with_suffix(""))) for p in _files(src, dst, {".omc"})]
+    pairs, taken, clashes = [], {}, {}
+    for path in _files(src, dst, {".omc"}):
+        stem = str(dst / path.relative_to(src).with_suffix(""))  # a.omc and a.OMC: one stem, so one output
+        if stem in taken:
+            clashes[str(path)] = taken[stem]  # a second input for one output fails
+        taken.setdefault(stem, str(path))
+        pairs.append((str(path), stem))
     groups = _groups(pairs, lambda pair: _coded_image(pair[0]), batch_size)
-    return _run(_Decompress(suffix, weights, force, sample_rate or None, max_memory), groups, engine)
+    return _run(_Decompress(suffix, weights, force, sample_rate or None, max_memory, clashes), groups, engine)
