@@ -8,8 +8,8 @@ decoded from it, at each quality (default: every integer quality of the model's 
   its BD-rate (RGB-PSNR, pchip) against x264 (medium, zerolatency, ``-threads 1``) from
   ``results/video/x264.json``;
 - the same clips intra-only (the same weights at intra period 1) against the image model the
-  video model was made from (``converted_from``, rebuilt from the video weights once retired; coding
-  every element, as the video's intra codec does, when the shipped image entry skips; every frame
+  video model was made from (``converted_from``, rebuilt from the video weights once retired; with the
+  video model's entropy skip threshold where the shipped image entry's differs; every frame
   coded as a PNG image file): the gap
   is the image model's BD-PSNR over the intra-only video curve at equal coded payload (the
   frames' and images' streams, without the per-file headers an image file pays once per frame);
@@ -112,15 +112,17 @@ def image_weights(entry: dict, tmp: Path) -> Path:
     source = entry.get("converted_from", "")
     for e in zoo.shipped_entries():
         if e["codec_id"] == "image/hyperprior" and source and e["sha256"] == source:
-            if not e["config"].get("skip_threshold"):
+            tau, image_tau = entry["config"].get("skip_threshold", 0.0), e["config"].get("skip_threshold", 0.0)
+            if tau == image_tau:
                 return Path(e["_path"])
-            # the video's intra codec codes every element: compare with the image model coding the same way
-            # (the shipped image entry's entropy skip is a coding setting the video model does not have)
-            print(f"the image model ({source[:8]}…) skips below {e['config']['skip_threshold']}: compared without it")
+            # entropy skip is a coding setting: compare with the image model skipping as the video's intra codec does
+            print(f"the image model ({source[:8]}…) skips below {image_tau}, the video model below {tau}: "
+                  f"compared at {tau}")
             image = zoo.load_file_entry(e["_path"]).codec
-            plain = create_codec("image/hyperprior", {k: v for k, v in image.config().items() if k != "skip_threshold"})
-            plain.load_state_dict(image.state_dict())
-            return zoo.save_weights(plain.eval().freeze(), tmp, "image-no-skip", e["quality"], e["dtype"])
+            config = {k: v for k, v in image.config().items() if k != "skip_threshold"}
+            same = create_codec("image/hyperprior", {**config, **({"skip_threshold": tau} if tau else {})})
+            same.load_state_dict(image.state_dict())
+            return zoo.save_weights(same.eval().freeze(), tmp, "image-as-video", e["quality"], e["dtype"])
     if not source:
         raise SystemExit(f"{entry['_path']} names no image model it was made from (converted_from)")
     image = zoo.load_file_entry(entry["_path"]).codec.to_image()

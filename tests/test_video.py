@@ -368,3 +368,54 @@ def test_cli_intra_period(tmp_path, weights):
     assert_clean_error(r, "--intra-period applies to one video file")
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "w.omc").exists()
+
+
+def test_entropy_skip_codes_fewer_bits_and_files_decode_as_coded(tmp_path, weights):
+    """With ``skip_threshold`` the header states τ, the file is smaller, and it decodes (with the
+    weights configured without skip: the decoder follows the file) to what the in-memory codec gives."""
+    import copy
+
+    from omnicodec.coding import container
+    from omnicodec.zoo import load_file_entry, save_weights
+
+    codec = load_file_entry(weights).codec
+    skipping = copy.deepcopy(codec)
+    for part in (skipping.intra, skipping.inter):
+        part.gaussian_conditional.skip_threshold = 0.5
+    skipping.skip_threshold = 0.5
+    with_skip = save_weights(skipping, tmp_path / "skip", "video-tiny", quality=1)
+    assert load_file_entry(with_skip).codec.config()["skip_threshold"] == 0.5  # survives export and reload
+    x = clips(1, 4, 64, seed=4, static=False)[0]
+    write_clip(tmp_path / "clip", frames_of(x))
+    compress_file(tmp_path / "clip", tmp_path / "plain.omc", weights=weights)
+    compress_file(tmp_path / "clip", tmp_path / "skip.omc", weights=with_skip)
+    header = container.unpack((tmp_path / "skip.omc").read_bytes()).header["side_info"]
+    assert header["skip_tau"] == 0.5
+    assert "skip_tau" not in container.unpack((tmp_path / "plain.omc").read_bytes()).header["side_info"]
+    assert (tmp_path / "skip.omc").stat().st_size < (tmp_path / "plain.omc").stat().st_size
+    decompress_file(tmp_path / "skip.omc", tmp_path / "back", weights=weights)
+    decoded = np.stack(read_sequence(tmp_path / "back")[0]).astype(int)
+    memory = skipping.decompress(skipping.compress(x))
+    expected = (memory.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy().astype(int)
+    assert np.abs(decoded - expected).max() <= 1
+    plain = (codec.decompress(codec.compress(x)).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    assert np.abs(decoded - plain.astype(int)).max() > 0  # skipping changed what was coded
+
+
+@pytest.mark.parametrize("tau", ["0.5", -0.5, True, None, [0.5]])
+def test_a_malformed_skip_threshold_in_a_video_file_is_refused(tmp_path, weights, tau):
+    from omnicodec.coding import container
+
+    write_clip(tmp_path / "clip", frames_of(clips(1, 2, 64, seed=9)[0]))
+    compress_file(tmp_path / "clip", tmp_path / "c.omc", weights=weights)
+    parsed = container.unpack((tmp_path / "c.omc").read_bytes())
+    parsed.header["side_info"]["skip_tau"] = tau
+    (tmp_path / "bad.omc").write_bytes(container.pack(parsed.header, parsed.chunks))
+    with pytest.raises(CorruptFileError, match="skip threshold"):
+        decompress_file(tmp_path / "bad.omc", tmp_path / "out.y4m", weights=weights)
+    assert not (tmp_path / "out.y4m").exists()
+
+
+def test_a_video_skip_threshold_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="skip_threshold"):
+        create_codec("video/stem", {**TINY, "skip_threshold": 10.5})

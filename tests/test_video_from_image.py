@@ -69,6 +69,20 @@ def test_to_image_gives_back_the_image_model(image_codec, video_codec):
     assert all(torch.equal(v, image_state[k]) for k, v in back.state_dict().items())
 
 
+def test_an_image_model_that_skips_carries_its_threshold_into_intra_frames_and_back(image_codec):
+    skipping = create_codec("image/hyperprior", {**IMAGE, "skip_threshold": 0.5})
+    skipping.load_state_dict(image_codec.state_dict())
+    skipping = skipping.eval().freeze()
+    video = STEMVideoCodec.from_image(skipping, intra_period=2).eval().freeze()
+    assert video.config()["skip_threshold"] == 0.5
+    x = smooth_images(1, 64, seed=6)
+    image = skipping.compress(x, 1.5)
+    assert image.streams["image"] != image_codec.compress(x, 1.5).streams["image"]  # the skip counts
+    clip = video.compress(x, 1.5)
+    assert clip.streams == {"frame-0": image.streams["image"]} and clip.side_info["skip_tau"] == 0.5
+    assert video.to_image().config() == skipping.config()
+
+
 def test_an_image_model_with_a_context_carries_it_into_intra_frames_and_back(image_codec):
     from omnicodec.train.convert import add_context
 

@@ -30,6 +30,10 @@ latent, the latent of the previous decoded frame moved block by block (:mod:`.mo
 found by the encoder, sent in the frame's ``v`` stream) and analysed by ``g_a``. That reference path
 runs in fixed point (:mod:`.reference`), so encoder and decoder derive it bit for bit on any machine;
 the decoder outputs the exactly synthesised frames.
+
+Entropy skip (``skip_threshold`` τ > 0, as in the image model): elements of ``y`` whose predicted scale
+is below τ are not coded and take their predicted mean, in intra frames and P-frames alike; the
+header states τ and the decoder follows it. Training never skips.
 """
 
 from __future__ import annotations
@@ -44,10 +48,12 @@ from ...entropy_models import (
     SpatiotemporalLatentCodec,
     hyper_transforms,
 )
+from ...entropy_models.gaussian import checked_skip_tau
 from ...errors import CorruptFileError
 from ...layers import GainUnits, gdn_analysis, gdn_synthesis
 from ..base import CHANNELS, Codec, CodecOutput, Unit, UnitDecoder, UnitEncoder, frame_streams, header_size, unframe_streams
 from ..image.base import pixels_to_float
+from ..image.hyperprior import MAX_SKIP_THRESHOLD
 from ..image.hyperprior import latent_codec as image_latent_codec
 from ..image.memory import coding_bytes, widest
 from ..image.padding import crop, pad_to_multiple
@@ -68,7 +74,7 @@ class STEMVideoCodec(VariableRate, Codec):
     def __init__(
         self, N: int = 128, M: int = 192, intra_period: int = 32, residual: bool = False, levels: int = 0,
         default_quality: float = 3.0, intra_prior: str = "checkerboard", prior_kernel: int = 5,
-        inter_prior: str = "checkerboard", motion_block: int = 0, motion_range: int = 16,
+        inter_prior: str = "checkerboard", motion_block: int = 0, motion_range: int = 16, skip_threshold: float = 0.0,
     ) -> None:
         super().__init__()
         if motion_block not in (0, *BLOCKS):
@@ -79,6 +85,8 @@ class STEMVideoCodec(VariableRate, Codec):
             raise ValueError("motion compensation predicts the latent itself; it does not combine with residual=True")
         if not 1 <= intra_period <= MAX_INTRA_PERIOD:
             raise ValueError(f"intra_period must be from 1 to {MAX_INTRA_PERIOD}, got {intra_period!r}")
+        if not 0.0 <= skip_threshold <= MAX_SKIP_THRESHOLD:
+            raise ValueError(f"skip_threshold must be from 0 to {MAX_SKIP_THRESHOLD}, got {skip_threshold!r}")
         if prior_kernel not in PRIOR_KERNELS:
             raise ValueError(f"prior_kernel must be one of {PRIOR_KERNELS}, got {prior_kernel!r}")
         if intra_prior not in INTRA_PRIORS:
@@ -89,6 +97,7 @@ class STEMVideoCodec(VariableRate, Codec):
         self.levels, self.intra_prior, self.prior_kernel = int(levels), intra_prior, int(prior_kernel)
         self.inter_prior = inter_prior
         self.motion_block, self.motion_range = int(motion_block), int(motion_range)
+        self.skip_threshold = float(skip_threshold)
         self.gains = GainUnits(self.M, self.levels) if self.levels else None
         if self.gains is not None:
             self.default_quality = self._quality(min(float(default_quality), self.levels))
@@ -96,16 +105,18 @@ class STEMVideoCodec(VariableRate, Codec):
         self.g_a = gdn_analysis(N, M)
         self.g_s = gdn_synthesis(M, N)
         if intra_prior == "checkerboard":
-            self.intra = HyperpriorLatentCodec(*hyper_transforms(M, N, 2 * M), N, CheckerboardLatentCodec(M, 2 * M))
+            self.intra = HyperpriorLatentCodec(*hyper_transforms(M, N, 2 * M), N, CheckerboardLatentCodec(M, 2 * M),
+                                               skip_threshold=self.skip_threshold)
         else:  # the image model's latent codec, layer for layer
-            self.intra = image_latent_codec(N, M, IMAGE_CONTEXT[intra_prior])
-        self.inter = SpatiotemporalLatentCodec(M, N, self.prior_kernel, residual=inter_prior == "residual-checkerboard")
+            self.intra = image_latent_codec(N, M, IMAGE_CONTEXT[intra_prior], self.skip_threshold)
+        self.inter = SpatiotemporalLatentCodec(M, N, self.prior_kernel, residual=inter_prior == "residual-checkerboard",
+                                               skip_threshold=self.skip_threshold)
 
     @classmethod
     def config_ranges(cls) -> dict:
         return {"N": CHANNELS, "M": CHANNELS, "intra_period": (1, MAX_INTRA_PERIOD), "levels": LEVELS, "default_quality": QUALITIES,
                 "prior_kernel": (min(PRIOR_KERNELS), max(PRIOR_KERNELS)), "motion_block": (0, max(BLOCKS)),
-                "motion_range": (1, MAX_REACH)}
+                "motion_range": (1, MAX_REACH), "skip_threshold": (0.0, MAX_SKIP_THRESHOLD)}
 
     def config(self) -> dict:
         config = {"N": self.N, "M": self.M, "intra_period": self.intra_period, "residual": self.residual}
@@ -119,6 +130,8 @@ class STEMVideoCodec(VariableRate, Codec):
             config.update(motion_block=self.motion_block, motion_range=self.motion_range)
         if self.levels:
             config.update(levels=self.levels, default_quality=self.default_quality)
+        if self.skip_threshold:
+            config["skip_threshold"] = self.skip_threshold
         return config
 
     @classmethod
@@ -142,7 +155,7 @@ class STEMVideoCodec(VariableRate, Codec):
         video = cls(
             config["N"], config["M"], intra_period, residual, config.get("levels", 0),
             config.get("default_quality", 3.0), intra_prior=intra_prior, prior_kernel=prior_kernel,
-            inter_prior=inter_prior,
+            inter_prior=inter_prior, skip_threshold=config.get("skip_threshold", 0.0),
         )
         renamed = {("intra." + k[len("latent."):] if k.startswith("latent.") else k): v
                    for k, v in image.state_dict().items()}
@@ -166,7 +179,8 @@ class STEMVideoCodec(VariableRate, Codec):
             raise ValueError(f"a STEM codec with intra_prior {self.intra_prior!r} holds no image model's latent codec")
         image = create_codec("image/hyperprior", {"N": config["N"], "M": config["M"], "levels": config["levels"],
                                                   "default_quality": config["default_quality"],
-                                                  "context": IMAGE_CONTEXT[self.intra_prior]})
+                                                  "context": IMAGE_CONTEXT[self.intra_prior],
+                                                  "skip_threshold": self.skip_threshold})
         image.load_state_dict({("latent." + k[len("intra."):] if k.startswith("intra.") else k): v
                                for k, v in self.state_dict().items() if not k.startswith("inter.")})
         return image
@@ -320,6 +334,8 @@ class STEMVideoCodec(VariableRate, Codec):
             header["quality"] = self._quality(quality)
         if self.motion_block:  # P-frames predicted from the previous frame moved by block vectors
             header["motion"] = {"block": self.motion_block, "range": self.motion_range}
+        if self.skip_threshold:  # entropy skip: the decoder must skip exactly the same elements
+            header["skip_tau"] = self.skip_threshold
         return _FrameEncoder(self, header)
 
     def unit_decoder(self, header: dict) -> UnitDecoder:
@@ -332,6 +348,8 @@ class STEMVideoCodec(VariableRate, Codec):
         if header.get("motion") != motion:
             raise CorruptFileError(f"the file declares motion {header.get('motion')!r}; its codec has {motion!r}")
         frame_info = {k: header[k] for k in ("entropy_params", "quality") if k in header}
+        if "skip_tau" in header:
+            frame_info["skip_tau"] = checked_skip_tau(header["skip_tau"])
         return _FrameDecoder(self, h, w, frame_info, period)
 
     def split(self, x: torch.Tensor) -> list[torch.Tensor]:
