@@ -346,3 +346,41 @@ def test_batched_codec_calls_equal_single_ones():
     for got, bitstream in zip(codec.compress_batch(x, 2.5, together=True), alone):
         assert got.side_info == bitstream.side_info
         assert torch.allclose(codec.decompress(got), codec.decompress(bitstream), atol=2e-2)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"accelerator": "bogus"}, "unknown accelerator"), ({"strategy": "bogus"}, "unknown strategy"),
+    ({"devices": "abc"}, "devices must be"), ({"devices": 0}, "devices must be"), ({"devices": "0"}, "devices must be"),
+    ({"num_nodes": 0}, "number of nodes"),
+])
+def test_an_engine_that_cannot_be_is_refused_before_any_work(kwargs, words):
+    from omnicodec.errors import InputError
+
+    with pytest.raises(InputError, match=words):
+        Engine(progress=False, **kwargs)
+    for fine in ({}, {"devices": "auto"}, {"devices": "0,1"}, {"devices": -1}, {"strategy": "ddp"}, {"accelerator": "gpu"}):
+        Engine(progress=False, **fine)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--quality", "nan"], "the quality must be a number"), (["--max-memory", "garbage"], "cannot read the memory size"),
+    (["--devices", "0"], "devices must be"), (["--num-nodes", "0"], "number of nodes"),
+])
+def test_a_bad_folder_request_is_one_error_and_writes_nothing(dataset, tmp_path, args, words):
+    from test_cli import assert_clean_error, run
+
+    images, weights, _ = dataset
+    assert_clean_error(run("compress", images, tmp_path / "out", "--weights", weights, *args), words)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_output_that_is_a_file_is_refused(dataset, tmp_path):
+    from omnicodec.errors import InputError
+
+    images, weights, reference = dataset
+    (tmp_path / "afile").write_bytes(b"mine")
+    with pytest.raises(InputError, match="is a file, not an output folder"):
+        compress_folder(images, tmp_path / "afile", weights=weights, engine=Engine(progress=False))
+    with pytest.raises(InputError, match="is a file, not an output folder"):
+        decompress_folder(reference, tmp_path / "afile", weights=weights, engine=Engine(progress=False))
+    assert (tmp_path / "afile").read_bytes() == b"mine"

@@ -177,3 +177,59 @@ def test_kill_9_at_any_moment_leaves_a_complete_frame_folder(coded, tmp_path):
         assert all((frames / name).is_file() for name in manifest["files"]) and len(manifest["files"]) == 2
     decompress_file(omc, frames, weights=weights, force=True)  # a rerun removes the leftovers
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+
+
+def test_sigterm_while_writing_leaves_neither_output_nor_temporary(tmp_path):
+    """``kill`` (SIGTERM, as ``docker stop`` and batch schedulers send) stops the command like Ctrl-C:
+    the file being written is removed, one line says so, and the status is 128 + 15."""
+    import signal
+    import time
+
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(tmp_path / "talk.wav", (0.1 * np.random.default_rng(0).standard_normal(16000 * 120)).astype("float32"), 16000)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "omnicodec.cli", "compress", str(tmp_path / "talk.wav"),
+                             str(tmp_path / "talk.omc")], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".talk.omc.omc-tmp-*")):  # the writer is open: the kill lands mid-file
+        assert proc.poll() is None and time.monotonic() < deadline, "the encoding ended before it could be stopped"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines()[-1].endswith("omnicodec: terminated")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.wav"]
+
+
+def test_an_output_below_a_file_is_one_clear_line(tmp_path):
+    from test_cli import assert_clean_error, run
+
+    Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
+    (tmp_path / "afile").write_bytes(b"mine")
+    assert_clean_error(run("compress", tmp_path / "a.png", tmp_path / "afile" / "x.omc"), "is a file, not a folder")
+    assert (tmp_path / "afile").read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("name", ["out.wav", "out.png", "out.jpg", "out.omc"])
+def test_video_is_not_decoded_into_a_folder_named_like_another_kind_of_file(coded, tmp_path, name):
+    omc, weights = coded["video"]
+    with pytest.raises(InputError, match="cannot write .* video; use .y4m, .mp4 or a folder name"):
+        decompress_file(omc, tmp_path / name, weights=weights)
+    assert list(tmp_path.iterdir()) == []
+    decompress_file(omc, tmp_path / "frames.v1", weights=weights)  # a folder name with a dot is still a folder
+    assert (tmp_path / "frames.v1").is_dir()
+
+
+def test_a_header_whose_media_is_not_its_codecs_is_refused(coded, tmp_path):
+    from omnicodec.coding import container
+    from omnicodec.errors import CorruptFileError
+
+    omc, weights = coded["image"]
+    parsed = container.unpack(omc.read_bytes())
+    parsed.header["media"] = {"type": "speech", "sample_rate": 16000, "channels": 1, "samples": 1600}
+    (tmp_path / "bad.omc").write_bytes(container.pack(parsed.header, parsed.chunks))  # a valid CRC
+    with pytest.raises(CorruptFileError, match="declares speech media, but its codec image/hyperprior codes image"):
+        decompress_file(tmp_path / "bad.omc", tmp_path / "out.wav", weights=weights)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.omc"]

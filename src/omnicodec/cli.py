@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def _engine(args: argparse.Namespace):
     from .batch import Engine
 
     devices = args.devices or "1"
-    return Engine(args.accelerator or "cpu", int(devices) if devices.isdigit() else devices, args.num_nodes or 1,
+    nodes = 1 if args.num_nodes is None else args.num_nodes
+    return Engine(args.accelerator or "cpu", int(devices) if devices.isdigit() else devices, nodes,
                   args.strategy or "auto", progress=True)
 
 
@@ -382,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = _stop_on_sigterm()
     try:
         status = args.func(args)
     except OutputExistsError as exc:
@@ -391,13 +394,38 @@ def main(argv: list[str] | None = None) -> int:
     except OmnicodecError as exc:
         print(f"omnicodec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        print(f"omnicodec: error: {exc}", file=sys.stderr)
+    except OSError as exc:  # a missing or unwritable path, a full disk: what the system said, about which file
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"omnicodec: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print("omnicodec: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("omnicodec: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return status or 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``docker stop``, a batch scheduler), raised where the work is, so that what was
+    being written is removed exactly as on Ctrl-C."""
+
+
+def _stop_on_sigterm():
+    """Turn SIGTERM into :class:`Terminated` for the command's duration; the handler it replaced (None
+    where handlers cannot be set: not the main thread)."""
+
+    def stop(signum, frame):
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, stop)
+    except ValueError:
+        return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,6 +47,8 @@ def check_output(path: str | Path, force: bool, allow_dir: bool = False) -> Path
         raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it", path=path)
     if not path.parent.exists():
         raise FileNotFoundError(f"output folder {path.parent} does not exist")
+    if not path.parent.is_dir():
+        raise NotADirectoryError(f"{path.parent} is a file, not a folder to write {path.name} in")
     return path
 
 
@@ -116,6 +118,8 @@ def make_temp_file(path: str | Path, suffix: str = "") -> tuple[int, Path]:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
         except FileExistsError:
             continue
+        except OSError as exc:  # named after the output the user asked for, not our temporary
+            raise type(exc)(exc.errno, f"cannot write here ({exc.strerror})", str(path)) from exc
 
 
 def make_temp_dir(path: str | Path) -> Path:

@@ -9,6 +9,7 @@ and the results are gathered across ranks and returned in item order on every ra
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,10 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from torch.utils.data import DataLoader, Dataset
+
+from ..errors import InputError
 
 
 class _Indexed(Dataset):
@@ -74,6 +78,26 @@ class Engine:
     progress: bool = True
     global_rank: int = 0
 
+    def __post_init__(self) -> None:
+        """Check the four before any work, so that a typo is one clear error, not a traceback from a run."""
+        from lightning.pytorch.accelerators import AcceleratorRegistry
+        from lightning.pytorch.strategies import StrategyRegistry
+
+        accelerators = sorted({*AcceleratorRegistry.available_accelerators(), "gpu", "auto"})
+        if self.accelerator not in accelerators:
+            raise InputError(f"unknown accelerator {self.accelerator!r} (one of: {', '.join(accelerators)})")
+        if self.strategy != "auto" and self.strategy not in StrategyRegistry.available_strategies():
+            raise InputError(f"unknown strategy {self.strategy!r} (e.g. auto, ddp, ddp_spawn, fsdp)")
+        if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or self.num_nodes < 1:
+            raise InputError(f"the number of nodes must be 1 or more, got {self.num_nodes!r}")
+        devices = self.devices
+        if isinstance(devices, str) and re.fullmatch(r"-1|\d+", devices):
+            devices = int(devices)
+        if isinstance(devices, bool) or (isinstance(devices, int) and devices < 1 and devices != -1) or (
+            isinstance(devices, str) and devices != "auto" and not re.fullmatch(r"\d+(,\d+)*,?", devices)
+        ) or not isinstance(devices, (int, str)):
+            raise InputError(f"devices must be a number of devices, a list such as 0,1, or auto; got {self.devices!r}")
+
     @property
     def is_global_zero(self) -> bool:
         return self.global_rank == 0
@@ -84,11 +108,15 @@ class Engine:
             return []
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
         module = _Apply(fn)
-        trainer = L.Trainer(
-            accelerator=self.accelerator, devices=self.devices, num_nodes=self.num_nodes, strategy=self.strategy,
-            logger=False, enable_checkpointing=False, enable_model_summary=False, inference_mode=False,
-            enable_progress_bar=self.progress, use_distributed_sampler=True,
-        )
+        try:
+            trainer = L.Trainer(
+                accelerator=self.accelerator, devices=self.devices, num_nodes=self.num_nodes, strategy=self.strategy,
+                logger=False, enable_checkpointing=False, enable_model_summary=False, inference_mode=False,
+                enable_progress_bar=self.progress, use_distributed_sampler=True,
+            )
+        except (MisconfigurationException, ValueError, TypeError) as exc:  # e.g. cuda on a machine without a GPU
+            raise InputError(f"cannot run on {self.accelerator} with devices={self.devices}: "
+                             f"{str(exc).strip().splitlines()[0]}") from exc
         loader = DataLoader(_Indexed(items), batch_size=1, shuffle=False, collate_fn=_single)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*does not have many workers.*")

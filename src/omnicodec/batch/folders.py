@@ -10,6 +10,7 @@ input, unsupported content) is reported and the others go on.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from ..constants import AUDIO_SUFFIXES
 from ..errors import InputError, OmnicodecError
 from ..media.files import compress_file, compress_images, decompress_file, decompress_images, load_codec, media_of, read_media_type
+from ..memory import resolve_limit
 from .complete import coded_state, decoded_state
 from .engine import Engine
 
@@ -64,10 +66,17 @@ def _codable_suffixes() -> set[str]:
     return set(IMAGE_SUFFIXES) | set(AUDIO_SUFFIXES) | set(VIDEO_FILE_SUFFIXES)
 
 
-def _files(src: Path, dst: Path, suffixes: set[str]) -> list[Path]:
-    """Files below ``src`` with one of ``suffixes``, in a stable order; hidden ones (temporary files) left out."""
+def _files(src: Path, dst: Path, suffixes: set[str], max_memory=None, quality: float | None = None) -> list[Path]:
+    """Files below ``src`` with one of ``suffixes``, in a stable order; hidden ones (temporary files) left out.
+    What applies to the whole run is checked first, so that a bad request is one error, not one per file."""
     if not src.is_dir():
         raise InputError(f"{src} is not a folder")
+    if dst.exists() and not dst.is_dir():
+        raise InputError(f"{dst} is a file, not an output folder")
+    if quality is not None and (isinstance(quality, bool) or not isinstance(quality, (int, float))
+                                or not math.isfinite(quality)):
+        raise InputError(f"the quality must be a number, got {quality!r}")
+    resolve_limit(max_memory)  # a malformed size is refused here
     a, b = Path(os.path.realpath(src)), Path(os.path.realpath(dst))
     if a == b or a.is_relative_to(b) or b.is_relative_to(a):
         raise InputError(f"the output folder {dst} must lie outside the input folder {src}, and not hold it")
@@ -235,7 +244,7 @@ def compress_folder(src, dst, codec: str | None = None, quality: float | None = 
     ``batch_size`` > 1 codes up to that many images of one size together (see :func:`~omnicodec.api.compress_images`)."""
     src, dst = Path(src), Path(dst)
     items, taken = [], {}
-    for path in _files(src, dst, _codable_suffixes()):
+    for path in _files(src, dst, _codable_suffixes(), max_memory, quality):
         output = str(dst / path.relative_to(src).with_suffix(".omc"))
         items.append((str(path), output, taken.get(output, "")))  # a second input for one output fails
         taken.setdefault(output, str(path))
@@ -324,7 +333,7 @@ def decompress_folder(src, dst, suffix: str | None = None, weights=None, force: 
     if sample_rate is not None and sample_rate <= 0:
         raise InputError(f"the sample rate must be positive, got {sample_rate}")
     pairs, taken, clashes = [], {}, {}
-    for path in _files(src, dst, {".omc"}):
+    for path in _files(src, dst, {".omc"}, max_memory):
         stem = str(dst / path.relative_to(src).with_suffix(""))  # a.omc and a.OMC: one stem, so one output
         if stem in taken:
             clashes[str(path)] = taken[stem]  # a second input for one output fails

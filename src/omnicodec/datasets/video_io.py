@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..constants import AUDIO_SUFFIXES
 from ..errors import InputError, OutputExistsError
 from ..fileio import AtomicFile, check_frame_folder, commit_dir, make_temp_dir, write_frame_manifest
 
@@ -220,6 +221,13 @@ def read_sequence(path: str | Path, max_frames: int | None = None) -> tuple[list
     return out, info
 
 
+def _other_media(suffix: str) -> bool:
+    """Whether ``suffix`` names a file of another kind (an image, audio, an omnicodec file): a folder of
+    frames named so would surprise whoever asked for it."""
+    suffix = suffix.lower()
+    return bool(suffix) and (suffix in AUDIO_SUFFIXES or suffix == ".omc" or suffix in Image.registered_extensions())
+
+
 class VideoWriter:
     """Write RGB frames to ``.y4m``, ``.mp4`` (x264 via ffmpeg, CRF 12: near-lossless, not
     exact) or, for a path without a video suffix, a folder of ``frame_00001.png`` … files.
@@ -233,7 +241,7 @@ class VideoWriter:
         self.path = Path(os.path.abspath(path))
         self.width, self.height, self.fps = int(width), int(height), tuple(fps)
         self.kind = {".y4m": "y4m", ".mp4": "mp4"}.get(self.path.suffix.lower(), "png")
-        if self.path.suffix.lower() in VIDEO_FILE_SUFFIXES and self.kind == "png":
+        if self.kind == "png" and (self.path.suffix.lower() in VIDEO_FILE_SUFFIXES or _other_media(self.path.suffix)):
             raise InputError(f"cannot write {self.path.suffix} video; use .y4m, .mp4 or a folder name for PNG frames")
         self.count = 0
         if self.kind == "png":

@@ -497,6 +497,8 @@ def decompress_file(
             check_speech_output(output)
         loaded = _codec_for_file(header, weights, device)
         model = loaded.codec
+        if model.media != kind:  # a header edited by hand (its CRC redone) would decode to garbage
+            raise CorruptFileError(f"the file declares {kind} media, but its codec {model.codec_id} codes {model.media}")
         if kind != "speech":
             memory_check(model, limit)(h, w, "decode")
         if kind == "image":

@@ -11,6 +11,7 @@ recordings are valid inputs.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,10 @@ class AudioSink:
     def _put(self, audio: np.ndarray, last: bool = False) -> None:
         if self.resampler is not None:
             audio = self.resampler.resample_chunk(audio, last=last)
-        self.file.write(audio)
+        try:
+            self.file.write(audio)
+        except RuntimeError as exc:  # soundfile's errors (a full disk, a file size limit) as the OSError they are
+            raise OSError(errno.EIO, f"cannot write the audio ({exc})", str(self.output)) from exc
         self.samples += audio.size
 
     def write(self, audio: torch.Tensor) -> None:
@@ -97,9 +101,16 @@ class AudioSink:
     def commit(self) -> None:
         if self.resampler is not None:
             self._put(np.zeros(0, np.float32), last=True)
-        self.file.close()
+        try:
+            self.file.close()
+        except RuntimeError as exc:
+            raise OSError(errno.EIO, f"cannot write the audio ({exc})", str(self.output)) from exc
         self.target.commit()
 
     def abort(self) -> None:
-        self.file.close()
-        self.target.abort()
+        try:
+            self.file.close()
+        except RuntimeError:  # the write that failed may fail again on closing; the temporary goes all the same
+            pass
+        finally:
+            self.target.abort()
