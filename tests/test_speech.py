@@ -122,6 +122,9 @@ def test_clean_errors_for_empty_and_non_audio_files(tmp_path, weights):
     compress_file(FIXTURE, tmp_path / "ok.omc", weights=weights)
     with pytest.raises(InputError, match=".wav, .flac or .ogg"):
         decompress_file(tmp_path / "ok.omc", tmp_path / "out.mp3", weights=weights)
+    with pytest.raises(InputError, match="unsupported output sample rate 0 Hz"):  # not "the default"
+        decompress_file(tmp_path / "ok.omc", tmp_path / "out.wav", weights=weights, sample_rate=0)
+    assert not (tmp_path / "out.wav").exists()
 
 
 def test_cli_round_trip(tmp_path, weights):

@@ -73,7 +73,7 @@ class AudioSink:
         import soxr
 
         fmt, subtype = check_speech_output(output)
-        self.rate = int(sample_rate or RATE)
+        self.rate = RATE if sample_rate is None else int(sample_rate)
         if not 1000 <= self.rate <= 384000:
             raise InputError(f"unsupported output sample rate {self.rate} Hz")
         self.output = Path(output)
