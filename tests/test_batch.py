@@ -384,3 +384,43 @@ def test_a_folder_output_that_is_a_file_is_refused(dataset, tmp_path):
     with pytest.raises(InputError, match="is a file, not an output folder"):
         decompress_folder(reference, tmp_path / "afile", weights=weights, engine=Engine(progress=False))
     assert (tmp_path / "afile").read_bytes() == b"mine"
+
+
+def test_a_users_image_of_the_right_size_is_not_taken_for_a_decoding(dataset, tmp_path):
+    """A file where a decoding goes, of the size the coded file declares but not recorded as its decoding
+    (the user's own picture), is never skipped as done: the run says so, and only --force replaces it."""
+    _, weights, reference = dataset
+    first = sorted(reference.rglob("*.omc"))[0]
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.omc").write_bytes(first.read_bytes())
+    decompress_folder(src, tmp_path / "done", weights=weights, engine=Engine(progress=False))
+    (tmp_path / "out").mkdir()
+    mine = tmp_path / "out" / "a.png"
+    Image.new("RGB", Image.open(tmp_path / "done" / "a.png").size, (9, 9, 9)).save(mine)
+    before = mine.read_bytes()
+    summary = decompress_folder(src, tmp_path / "out", weights=weights, engine=Engine(progress=False))
+    assert summary.count("skipped") == 0 and len(summary.failures) == 1
+    assert "not recorded as a decoding" in summary.failures[0].message and "--force" in summary.failures[0].message
+    assert mine.read_bytes() == before
+    summary = decompress_folder(src, tmp_path / "out", weights=weights, force=True, engine=Engine(progress=False))
+    assert summary.count("done") == 1 and mine.read_bytes() == (tmp_path / "done" / "a.png").read_bytes()
+    again = decompress_folder(src, tmp_path / "out", weights=weights, engine=Engine(progress=False))
+    assert again.count("skipped") == 1  # now it is its decoding
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp"])
+def test_decodings_record_their_source_where_the_format_can(dataset, tmp_path, suffix):
+    """PNG outputs name the coded file they decode, so another coded file of the same size is not taken
+    for their source; BMP records nothing, and its size alone decides."""
+    from omnicodec import decompress_file
+    from omnicodec.batch.complete import decoded_state
+    from omnicodec.media.driver import SOURCE_TAG, source_id
+
+    _, weights, reference = dataset
+    first, second = sorted(reference.rglob("*.omc"))[:2]  # both 32x32
+    decoded = tmp_path / f"a{suffix}"
+    decompress_file(first, decoded, weights=weights)
+    assert Image.open(decoded).info.get(SOURCE_TAG) == (source_id(first) if suffix == ".png" else None)
+    assert decoded_state(decoded, first).complete
+    assert decoded_state(decoded, second).complete == (suffix == ".bmp")

@@ -233,3 +233,29 @@ def test_a_header_whose_media_is_not_its_codecs_is_refused(coded, tmp_path):
     with pytest.raises(CorruptFileError, match="declares speech media, but its codec image/hyperprior codes image"):
         decompress_file(tmp_path / "bad.omc", tmp_path / "out.wav", weights=weights)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.omc"]
+
+
+def test_audio_and_y4m_decodings_record_their_source(coded, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from omnicodec.batch.complete import decoded_state
+    from omnicodec.media.driver import SOURCE_TAG, source_id
+
+    omc, weights = coded["speech"]
+    decompress_file(omc, tmp_path / "a.wav", weights=weights)
+    assert sf.SoundFile(tmp_path / "a.wav").comment == f"{SOURCE_TAG}={source_id(omc)}"
+    assert decoded_state(tmp_path / "a.wav", omc).complete
+    audio, rate = sf.read(tmp_path / "a.wav", dtype="int16")
+    sf.write(tmp_path / "mine.wav", np.asarray(audio), rate, subtype="PCM_16")  # the same samples, no note
+    state = decoded_state(tmp_path / "mine.wav", omc)
+    assert not state.complete and state.ours and "not recorded as a decoding" in state.reason
+
+    omc, weights = coded["video"]
+    decompress_file(omc, tmp_path / "v.y4m", weights=weights)
+    header = (tmp_path / "v.y4m").read_bytes().split(b"\n", 1)[0]
+    assert f"X{SOURCE_TAG}={source_id(omc)}".encode() in header.split()
+    assert decoded_state(tmp_path / "v.y4m", omc).complete
+    plain = tmp_path / "plain.y4m"  # the same frames, without the X parameter
+    plain.write_bytes(b" ".join(header.split()[:-1]) + b"\n" + (tmp_path / "v.y4m").read_bytes().split(b"\n", 1)[1])
+    assert not decoded_state(plain, omc).complete

@@ -4,7 +4,7 @@ Importing the package is cheap; ``compress_file`` and ``decompress_file`` load t
 and the codecs on first use, so ``omnicodec.coding`` stays usable without torch.
 """
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"
 
 
 def compress_file(*args, **kwargs):

@@ -139,13 +139,19 @@ def check_image_output(path: str | Path) -> str:
     return WRITABLE_FORMATS[suffix]
 
 
-def write_image(path: str | Path, array: np.ndarray, mode: str = "RGB") -> None:
-    """Write an H×W×3 uint8 array atomically (temporary file, then rename)."""
+def write_image(path: str | Path, array: np.ndarray, mode: str = "RGB", note: tuple[str, str] | None = None) -> None:
+    """Write an H×W×3 uint8 array atomically (temporary file, then rename). ``note`` ``(key, value)``
+    goes into a PNG text chunk; the other formats leave it out."""
     path = Path(path)
     fmt = check_image_output(path)
     im = Image.fromarray(np.ascontiguousarray(array), "RGB")
     if mode == "L":
         im = im.convert("L")
     options = {"lossless": True} if fmt == "WEBP" else {}
+    if note is not None and fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        options["pnginfo"] = PngInfo()
+        options["pnginfo"].add_text(*note)
     with atomic_file(path) as f:
         im.save(f, format=fmt, **options)

@@ -236,7 +236,8 @@ class VideoWriter:
     and :meth:`abort` removes it, so a failed decode leaves nothing behind.
     """
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: tuple[int, int] = (25, 1)) -> None:
+    def __init__(self, path: str | Path, width: int, height: int, fps: tuple[int, int] = (25, 1),
+                 note: str | None = None) -> None:
         # an absolute, normalised path: "." or "dir/.." name a folder, not an empty file name
         self.path = Path(os.path.abspath(path))
         self.width, self.height, self.fps = int(width), int(height), tuple(fps)
@@ -252,7 +253,8 @@ class VideoWriter:
         else:
             self._out = AtomicFile(self.path, suffix=self.path.suffix, by_name=self.kind == "mp4")
             if self.kind == "y4m":
-                self._out.file.write(f"YUV4MPEG2 W{width} H{height} F{fps[0]}:{fps[1]} Ip A1:1 C420jpeg\n".encode())
+                extra = f" X{note}" if note else ""  # an X parameter: readers skip what they do not know
+                self._out.file.write(f"YUV4MPEG2 W{width} H{height} F{fps[0]}:{fps[1]} Ip A1:1 C420jpeg{extra}\n".encode())
             else:
                 self._proc = self._start_ffmpeg()
 

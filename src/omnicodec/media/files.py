@@ -355,7 +355,7 @@ def decompress_images(
             elif (header["codec"], header.get("weights")) != weights_of:
                 raise InputError(f"{input} was written with another model than {pairs[0][0]}; decode them apart")
             memory_check(model, max(1, limit // len(pairs)))(h, w, "decode")
-            sinks.append(ImageSink(output, header["media"]))
+            sinks.append(ImageSink(output, header["media"], driver.source_id(input)))
             sizes.append((h, w, _header_quality(header)))
         driver.decode_batch(model, readers, sinks)
     finally:
@@ -499,14 +499,15 @@ def decompress_file(
         model = loaded.codec
         if model.media != kind:  # a header edited by hand (its CRC redone) would decode to garbage
             raise CorruptFileError(f"the file declares {kind} media, but its codec {model.codec_id} codes {model.media}")
+        source = driver.source_id(input)  # the output records which file it is a decoding of
         if kind != "speech":
             memory_check(model, limit)(h, w, "decode")
         if kind == "image":
-            sink, unit, total = ImageSink(output, media), "image", 1
+            sink, unit, total = ImageSink(output, media, source), "image", 1
         elif kind == "video":
-            sink, unit, total = FrameSink(output, media), "frame", None
+            sink, unit, total = FrameSink(output, media, source), "frame", None
         else:
-            sink, unit, total = AudioSink(output, sample_rate), "chunk", None
+            sink, unit, total = AudioSink(output, sample_rate, source), "chunk", None
         driver.decode(model, reader, sink, progress and kind != "image", unit, total)
     quality, seconds = _header_quality(header), time.perf_counter() - start
     if kind == "speech":

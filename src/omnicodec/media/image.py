@@ -11,6 +11,7 @@ from ..datasets.image_io import check_image_output, read_image, write_image
 from ..errors import CorruptFileError, InputError
 from ..fileio import atomic_write_bytes
 from . import driver
+from .driver import SOURCE_TAG
 
 MAX_PIXELS = 1 << 28  # refuse declared image sizes beyond 268 megapixels (after padding to the stride)
 
@@ -40,9 +41,9 @@ def check_media(media: dict) -> tuple[int, int]:
 class ImageSink:
     """Holds the decoded image until :meth:`commit` writes it (8-bit, in bands) atomically."""
 
-    def __init__(self, output, media: dict) -> None:
+    def __init__(self, output, media: dict, source: str | None = None) -> None:
         check_image_output(output)
-        self.output, self.media = output, media
+        self.output, self.media, self.source = output, media, source
         self.height, self.width = check_media(media)
         self.image: torch.Tensor | None = None
 
@@ -58,7 +59,8 @@ class ImageSink:
             raise CorruptFileError("the file holds no image")
         array = to_uint8(self.image[0])
         self.image = None  # the float image is 4x the 8-bit one: free it before Pillow copies the pixels
-        write_image(self.output, array, "L" if self.media.get("output_mode") == "L" else "RGB")
+        write_image(self.output, array, "L" if self.media.get("output_mode") == "L" else "RGB",
+                    None if self.source is None else (SOURCE_TAG, self.source))
 
     def abort(self) -> None:
         self.image = None

@@ -22,6 +22,7 @@ from ..constants import SPEECH_RATE as RATE
 from ..datasets.audio import mono_blocks
 from ..errors import InputError
 from ..fileio import AtomicFile
+from .driver import SOURCE_TAG
 
 
 def is_speech_path(path) -> bool:
@@ -68,7 +69,7 @@ class AudioSink:
     """Writes decoded audio pieces to a WAV, FLAC or OGG file at ``sample_rate`` (resampled on the fly),
     through a temporary file that :meth:`commit` puts in place."""
 
-    def __init__(self, output, sample_rate: int | None = None) -> None:
+    def __init__(self, output, sample_rate: int | None = None, source: str | None = None) -> None:
         import soundfile as sf
         import soxr
 
@@ -81,6 +82,8 @@ class AudioSink:
         self.resampler = soxr.ResampleStream(RATE, self.rate, 1, dtype="float32", quality="VHQ") if self.rate != RATE else None
         try:
             self.file = sf.SoundFile(self.target.tmp, "w", samplerate=self.rate, channels=1, format=fmt, subtype=subtype)
+            if source is not None:  # which coded file this is a decoding of (the file's comment)
+                self.file.comment = f"{SOURCE_TAG}={source}"
         except BaseException:
             self.target.abort()
             raise

@@ -15,6 +15,7 @@ import torch
 from ..constants import IMAGE_STRIDE
 from ..datasets.video_io import VIDEO_FILE_SUFFIXES, VideoWriter, open_video
 from ..errors import CorruptFileError, InputError
+from .driver import SOURCE_TAG
 
 MAX_FRAME_PIXELS = 1 << 26  # after padding to the stride
 
@@ -75,9 +76,10 @@ def check_media(media: dict) -> tuple[int, int, tuple[int, int]]:
 class FrameSink:
     """Writes decoded frames [1, 3, H, W] in [0, 1] as 8-bit RGB to a :class:`VideoWriter`."""
 
-    def __init__(self, output, media: dict) -> None:
+    def __init__(self, output, media: dict, source: str | None = None) -> None:
         self.height, self.width, fps = check_media(media)
-        self.writer = VideoWriter(output, self.width, self.height, fps)
+        note = None if source is None else f"{SOURCE_TAG}={source}"  # a Y4M file's X parameter
+        self.writer = VideoWriter(output, self.width, self.height, fps, note)
 
     @property
     def frames(self) -> int:
