@@ -361,7 +361,7 @@ def test_cli_intra_period(tmp_path, weights):
     assert r.returncode == 0, r.stderr
     assert container.unpack((tmp_path / "v.omc").read_bytes()).header["side_info"]["intra_period"] == 1
     r = run("compress", tmp_path / "in.y4m", tmp_path / "w.omc", "--weights", weights, "--intra-period", "x")
-    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "--intra-period" in r.stderr, r.stderr
+    assert_clean_error(r, "argument --intra-period: invalid int value: 'x'", "see omnicodec compress --help")
     (tmp_path / "folder").mkdir()
     write_clip(tmp_path / "folder" / "in.y4m", frames_of(clips(1, 2, 64, seed=8)[0]))
     r = run("compress", tmp_path / "folder", tmp_path / "out", "--weights", weights, "--intra-period", 4)

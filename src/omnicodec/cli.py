@@ -269,10 +269,10 @@ def _output_options(p) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors in one line, like every other error (``omnicodec <command>: error: ...``), status 2."""
+    """Usage errors in one line, like every other error (``omnicodec: error: ...``), status 2."""
 
     def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"omnicodec: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
