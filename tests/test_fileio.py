@@ -75,3 +75,18 @@ def test_a_library_that_writes_by_name_gets_a_temporary_path_with_the_suffix(tmp
             f.write(b"RIFF")
     assert target.read_bytes() == b"RIFF"
     assert os.listdir(tmp_path) == ["out.wav"]
+
+
+@pytest.mark.parametrize("make", ["make_temp_file", "make_temp_dir"])
+def test_a_folder_we_cannot_write_in_is_named_by_the_output_not_our_temporary(tmp_path, monkeypatch, make):
+    import errno
+
+    from omnicodec import fileio
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(args[0]))
+
+    monkeypatch.setattr(os, "open" if make == "make_temp_file" else "mkdir", refuse)
+    with pytest.raises(PermissionError) as info:
+        getattr(fileio, make)(tmp_path / "out.png")
+    assert info.value.filename == str(tmp_path / "out.png") and "Permission denied" in info.value.strerror

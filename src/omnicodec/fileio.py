@@ -133,6 +133,8 @@ def make_temp_dir(path: str | Path) -> Path:
             return tmp
         except FileExistsError:
             continue
+        except OSError as exc:  # named after the output the user asked for, not our temporary
+            raise type(exc)(exc.errno, f"cannot write here ({exc.strerror})", str(path)) from exc
 
 
 def commit_file(tmp: str | Path, path: str | Path) -> None:
