@@ -285,3 +285,28 @@ def test_the_last_checkpoint_holds_the_step_training_ended_on(tmp_path, image_di
     resumed = run_cli(train_args(run, image_dir, 7, 2, f"--resume={run / 'checkpoints' / 'last.ckpt'}"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert codec_state(run / "checkpoints" / "last.ckpt")[1]["global_step"] == 7
+
+
+@pytest.mark.parametrize("flag, compiled", [([], False), (["--compile", "true"], True)])
+def test_compile_compiles_the_codec_in_place_before_training(tmp_path, image_dir, monkeypatch, flag, compiled):
+    from omnicodec.train import cli
+
+    calls = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda module, *a, **k: calls.append(module))
+    fitted = []
+    monkeypatch.setattr(cli.L.Trainer, "fit", lambda trainer, model, *a, **k: fitted.append((model, list(calls))))
+    cli.main(train_args(tmp_path / "run", image_dir, 1)[1:] + flag)
+    (model, before_fit), = fitted
+    assert before_fit == ([model.codec] if compiled else [])
+
+
+@pytest.mark.slow
+def test_a_compiled_run_trains_and_its_checkpoint_resumes_uncompiled(tmp_path, image_dir):
+    run = tmp_path / "run"
+    done = run_cli(train_args(run, image_dir, 2, 1, "--compile", "true"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    last = run / "checkpoints" / "last.ckpt"
+    assert codec_state(last)[1]["global_step"] == 2
+    resumed = run_cli(train_args(run, image_dir, 3, 1, f"--resume={last}"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert codec_state(last)[1]["global_step"] == 3

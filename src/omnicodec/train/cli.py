@@ -55,6 +55,7 @@ common options:
   --model.lr LR              learning rate
   --resume CKPT              continue a run exactly from one of its checkpoints
   --init CKPT                start a new run from a checkpoint's weights
+  --compile true             torch.compile the codec (minutes to compile, then ~17 % faster on a CPU)
   --print_config             print the resolved config and exit
 
 Lightning's full list of options follows.
@@ -85,6 +86,11 @@ class OmnicodecCLI(LightningCLI):
         parser.add_argument(
             "--init_strict", type=bool, default=True,
             help="with --init: refuse weights that lack some of the model's tensors (false: keep those as initialised)",
+        )
+        parser.add_argument(
+            "--compile", type=bool, default=False,
+            help="torch.compile the codec's forward pass: minutes of compiling first, then faster steps "
+                 "(the default image model on 2 CPU cores: 0.83 -> 0.97 steps/s)",
         )
 
 
@@ -181,6 +187,8 @@ def main(args: list[str] | None = None) -> None:
             if missing:
                 print(f"omnicodec: {init} did not provide {len(missing)} tensors; they start as initialised: "
                       + ", ".join(missing[:8]) + (" …" if len(missing) > 8 else ""), flush=True)
+        if cli.config.get("compile"):
+            cli.model.codec.compile()  # in place: parameter names, and so checkpoints, stay as they are
         cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume)
         _save_final(cli.trainer)
     except BaseException:
