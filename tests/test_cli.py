@@ -212,3 +212,40 @@ def test_failed_train_leaves_no_run_folder(tmp_path, monkeypatch):
         " … kodim24.png"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]  # no runs/…, and our own folder kept
+
+
+def test_any_error_message_is_printed_as_one_line(monkeypatch):
+    from omnicodec import cli
+    from omnicodec.errors import WeightsError
+
+    def fail(args):
+        raise WeightsError("Error(s) in loading:\n\tsize mismatch for g_a\n\x1b[2Jforged line: " + "x" * 2000)
+
+    monkeypatch.setattr(cli, "_cmd_list", fail)
+    r = run("list")
+    assert_clean_error(r, "Error(s) in loading: size mismatch for g_a [2Jforged line")
+    assert "\x1b" not in r.stderr and len(r.stderr.strip()) <= len("omnicodec: error: ") + cli.MAX_ERROR_CHARS
+
+
+def test_bdrate_refuses_what_is_not_a_results_file(tmp_path):
+    (tmp_path / "deep.json").write_text("[" * 100000 + "]" * 100000)
+    (tmp_path / "folder.json").mkdir()
+    for bad in ("deep.json", "folder.json"):
+        assert_clean_error(run("bdrate", tmp_path / bad, tmp_path / bad), "not a")
+
+
+def test_export_never_writes_over_its_checkpoint(tmp_path):
+    import torch
+
+    from omnicodec.codecs import create_codec
+
+    codec = create_codec("image/hyperprior", {"N": 8, "M": 12})
+    state = {"state_dict": {f"codec.{k}": v for k, v in codec.state_dict().items()},
+             "hyper_parameters": {"codec_id": "image/hyperprior", "codec_config": {"N": 8, "M": 12}}, "global_step": 1}
+    torch.save(state, tmp_path / "x.json")  # a checkpoint under the name the export would write
+    before = (tmp_path / "x.json").read_bytes()
+    assert_clean_error(run("export", tmp_path / "x.json", tmp_path, "--name", "x", "--force"), "are the same file")
+    assert (tmp_path / "x.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+    (tmp_path / "fake.safetensors").write_bytes(b"not tensors at all")
+    assert_clean_error(run("export", tmp_path / "fake.safetensors", tmp_path / "out"), "cannot read checkpoint")

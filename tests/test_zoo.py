@@ -74,3 +74,35 @@ def test_modified_parameters_make_tables_stale(tiny_weights):
         codec.compress(smooth_images(1, 64))
     codec.freeze()
     codec.compress(smooth_images(1, 64))
+
+
+def test_a_failed_export_leaves_the_previous_pair_and_no_folder_it_made(tiny_codec, tmp_path):
+    from pathlib import Path
+
+    first = zoo.save_weights(tiny_codec, tmp_path, "m", 1)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(WeightsError, match="not plain JSON data"):
+        zoo.save_weights(tiny_codec, tmp_path, "m", 2, extra={"note": Path("x")}, overwrite=True)
+    with pytest.raises(WeightsError, match="finite number"):
+        zoo.save_weights(tiny_codec, tmp_path, "m", float("nan"), overwrite=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporary left either
+    zoo.load_file_entry(first)  # the old pair still loads: its sha256 matches
+    with pytest.raises(WeightsError, match="not plain JSON data"):
+        zoo.save_weights(tiny_codec, tmp_path / "new" / "deeper", "m", 1, extra={"note": Path("x")})
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("name", ["../escaped", "/tmp/absolute", "sub/x", ".", "..", "", ".hidden", "a\\b"])
+def test_a_weights_name_must_be_a_plain_file_name(tiny_codec, tmp_path, name):
+    with pytest.raises(WeightsError, match="plain file name"):
+        zoo.save_weights(tiny_codec, tmp_path / "out", name, 1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_entry_that_is_not_a_small_regular_file_is_refused(tmp_path):
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(WeightsError, match="is not a file"):
+        zoo.read_entry(tmp_path / "dir.json")
+    (tmp_path / "big.json").write_bytes(b" " * ((1 << 20) + 1))
+    with pytest.raises(WeightsError, match="small JSON file"):
+        zoo.read_entry(tmp_path / "big.json")

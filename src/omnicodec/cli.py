@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             train_main(argv[1:])
         except OmnicodecError as exc:
-            print(f"omnicodec: error: {exc}", file=sys.stderr)
+            _error(exc)
             return EXIT_USAGE
         return 0
     parser = build_parser()
@@ -389,14 +389,14 @@ def main(argv: list[str] | None = None) -> int:
         status = args.func(args)
     except OutputExistsError as exc:
         message = f"{exc.path} exists; use --force to overwrite it" if exc.path is not None else str(exc)
-        print(f"omnicodec: error: {message}", file=sys.stderr)
+        _error(message)
         return EXIT_USAGE
     except OmnicodecError as exc:
-        print(f"omnicodec: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     except OSError as exc:  # a missing or unwritable path, a full disk: what the system said, about which file
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"omnicodec: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        _error(f"{where}{exc.strerror or exc}")
         return EXIT_USAGE
     except Terminated:
         print("omnicodec: terminated", file=sys.stderr)
@@ -408,6 +408,19 @@ def main(argv: list[str] | None = None) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return status or 0
+
+
+MAX_ERROR_CHARS = 500
+
+
+def _error(message) -> None:
+    """One line on stderr, whatever the message holds (a library's multi-line text is joined, a very
+    long one cut, control characters dropped)."""
+    text = " ".join(str(message).split())
+    text = "".join(c for c in text if c.isprintable())
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS - 1] + "…"
+    print(f"omnicodec: error: {text}", file=sys.stderr)
 
 
 class Terminated(KeyboardInterrupt):

@@ -17,6 +17,8 @@ from pathlib import Path
 from ..errors import EvaluationError, InputError
 from ..fileio import atomic_write_bytes
 
+MAX_RESULTS_BYTES = 64 << 20  # far above any RD curve's JSON (Kodak's with every image: ~100 KB)
+
 
 @dataclass
 class RDResults:
@@ -68,11 +70,15 @@ class RDResults:
     @classmethod
     def load(cls, path: str | Path) -> RDResults:
         path = Path(path)
+        if path.exists() and not path.is_file():  # a folder, a device such as /dev/zero: never read on and on
+            raise InputError(f"{path}: not a results file")
+        if path.is_file() and path.stat().st_size > MAX_RESULTS_BYTES:
+            raise InputError(f"{path}: {path.stat().st_size} bytes is too large for a results file")
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise InputError(f"{path}: no such file") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError, MemoryError) as exc:
             raise InputError(f"{path}: not a JSON results file ({exc})") from exc
         if not isinstance(data, dict):
             raise InputError(f"{path}: not in CompressAI's results schema")

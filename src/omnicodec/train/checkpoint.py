@@ -20,6 +20,7 @@ import pickle
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from ..errors import WeightsError
 
@@ -38,8 +39,8 @@ def load_checkpoint(path: str | Path, what: str = "checkpoint") -> dict:
             f"{what} {path} holds objects other than tensors and plain data, so it is not loaded "
             f"(loading it would run code from the file): {reason.strip()}"
         ) from None
-    except (RuntimeError, OSError, EOFError, ValueError, TypeError, AttributeError, MemoryError) as exc:
-        raise WeightsError(f"cannot read {what} {path}: {exc}") from exc
+    except (RuntimeError, OSError, EOFError, ValueError, TypeError, AttributeError, MemoryError, SafetensorError) as exc:
+        raise WeightsError(f"cannot read {what} {path}: {exc or type(exc).__name__}") from exc
     if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
         raise WeightsError(f"{what} {path} is not a training checkpoint (no state_dict)")
     return state

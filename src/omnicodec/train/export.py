@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import WeightsError
+from ..fileio import check_not_same_file
 from ..zoo import save_weights
 from ..zoo.format import build_codec
 from .checkpoint import codec_state, load_checkpoint
@@ -40,4 +41,6 @@ def export_checkpoint(
     else:
         info["lambda"] = hp.get("lmbda")
     info.update(extra or {})
+    for suffix in (".json", ".safetensors"):  # never the checkpoint itself, whatever its name
+        check_not_same_file(checkpoint, Path(out_dir) / f"{name}{suffix}")
     return save_weights(codec, out_dir, name, quality, dtype, info, overwrite)

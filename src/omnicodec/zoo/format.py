@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save
 
 from ..codecs import Codec, get_codec_class
 from ..errors import WeightsError
-from ..fileio import atomic_write_bytes
+from ..fileio import AtomicFile
 
 FORMAT_NAME = "omnicodec-weights"
 FORMAT_VERSION = 1
@@ -60,13 +60,22 @@ def save_weights(
     extra: dict | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Round, freeze and write ``codec`` as ``out_dir/name.{safetensors,json}``; returns the JSON path."""
+    """Round, freeze and write ``codec`` as ``out_dir/name.{safetensors,json}``; returns the JSON path.
+
+    Everything is checked and serialised before anything is written; then both files go to temporary
+    names and are renamed into place one after the other, so a failure before the renames leaves an
+    existing pair as it was (and a folder it created is removed again)."""
     if dtype not in ("float16", "float32"):
         raise WeightsError(f"dtype must be float16 or float32, got {dtype!r}")
+    if not isinstance(name, str) or not name or name.startswith(".") or Path(name).name != name or "\\" in name:
+        raise WeightsError(f"the weights' name must be a plain file name (no folder, not hidden), got {name!r}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise WeightsError(f"{out_dir} is a file, not a folder for weights")
     tensor_path, entry_path = out_dir / f"{name}.safetensors", out_dir / f"{name}.json"
     for p in (tensor_path, entry_path):
+        if p.is_dir():
+            raise WeightsError(f"{p} is a folder; choose another name")
         if p.exists() and not overwrite:
             raise WeightsError(f"{p} exists; choose another name or allow overwriting")
 
@@ -81,8 +90,6 @@ def save_weights(
         for k, v in codec.state_dict().items()
     }
     data = canonical(save(state, metadata={"format": FORMAT_NAME, "codec_id": codec.codec_id}))
-    digest = hashlib.sha256(data).hexdigest()
-    atomic_write_bytes(tensor_path, data)
     entry = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -90,7 +97,7 @@ def save_weights(
         "config": codec.config(),
         "quality": _quality_value(quality),
         "weights_file": tensor_path.name,
-        "sha256": digest,
+        "sha256": hashlib.sha256(data).hexdigest(),
         "dtype": dtype,
         "parameters": sum(p.numel() for p in codec.parameters()),
     }
@@ -99,17 +106,45 @@ def save_weights(
         entry["quality_range"] = [_quality_value(span[0]), _quality_value(span[1])]
         entry["quality"] = _quality_value(codec.default_quality)
     entry.update(extra or {})
-    atomic_write_bytes(entry_path, (json.dumps(entry, indent=2) + "\n").encode())
+    try:
+        text = (json.dumps(entry, indent=2, allow_nan=False) + "\n").encode()
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"the weights' description is not plain JSON data: {exc}") from exc
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors = entry_file = None
+    try:
+        tensors, entry_file = AtomicFile(tensor_path), AtomicFile(entry_path)
+        tensors.file.write(data)
+        entry_file.file.write(text)
+        tensors.commit()  # the tensors first: until the entry follows, an old entry names the old sha256
+        entry_file.commit()
+    except BaseException:
+        for part in (tensors, entry_file):
+            if part is not None:
+                part.abort()
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
     return entry_path
 
 
 def _quality_value(quality: float) -> int | float:
     q = float(quality)
+    if not math.isfinite(q):
+        raise WeightsError(f"the quality must be a finite number, got {quality!r}")
     return int(q) if q.is_integer() else q
+
+
+MAX_ENTRY_BYTES = 1 << 20  # a weights entry is a few KB of JSON
 
 
 def read_entry(entry_path: str | Path) -> dict:
     entry_path = Path(entry_path)
+    if entry_path.exists() and not entry_path.is_file():  # a folder, a device such as /dev/zero
+        raise WeightsError(f"weights entry {entry_path} is not a file")
+    if entry_path.is_file() and entry_path.stat().st_size > MAX_ENTRY_BYTES:
+        raise WeightsError(f"weights entry {entry_path} is {entry_path.stat().st_size} bytes; an entry is a small JSON file")
     try:
         entry = json.loads(entry_path.read_text())
     except FileNotFoundError:
