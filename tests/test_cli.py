@@ -249,3 +249,16 @@ def test_export_never_writes_over_its_checkpoint(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
     (tmp_path / "fake.safetensors").write_bytes(b"not tensors at all")
     assert_clean_error(run("export", tmp_path / "fake.safetensors", tmp_path / "out"), "cannot read checkpoint")
+
+
+def test_bdrate_refuses_points_that_are_not_numbers_and_a_rate_that_is_the_metric(tmp_path):
+    import json
+
+    good = {"name": "a", "results": {"bpp": [0.2, 0.4, 0.8], "psnr-rgb": [28.0, 31.0, 34.0]}}
+    (tmp_path / "a.json").write_text(json.dumps(good))
+    for bad in ([0.2, True, 0.8], [0.2, "0.4", 0.8]):
+        (tmp_path / "b.json").write_text(json.dumps({"name": "b", "results": {**good["results"], "bpp": bad}}))
+        assert_clean_error(run("bdrate", tmp_path / "b.json", tmp_path / "a.json"), "point 1 of 'bpp'", "not a number")
+    assert_clean_error(run("bdrate", tmp_path / "a.json", tmp_path / "a.json", "--rate", "psnr-rgb"),
+                       "both 'psnr-rgb'")
+    assert run("bdrate", tmp_path / "a.json", tmp_path / "a.json").returncode == 0

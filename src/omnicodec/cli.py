@@ -238,6 +238,8 @@ def _cmd_bdrate(args: argparse.Namespace) -> None:
 
     test, anchor = RDResults.load(args.test), RDResults.load(args.anchor)
     rate = args.rate or ("bpp" if "bpp" in test.results else "kbps")
+    if rate == args.metric:
+        raise InputError(f"the rate and the quality metric are both {rate!r}; choose another --rate or --metric")
     r_t, q_t = test.curve(args.metric, rate)
     r_a, q_a = anchor.curve(args.metric, rate)
     pct = bd_rate(r_a, q_a, r_t, q_t, args.method)

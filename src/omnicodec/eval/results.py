@@ -62,7 +62,8 @@ class RDResults:
     @classmethod
     def from_dict(cls, data: dict, source: str = "results") -> RDResults:
         try:
-            results = {str(k): [float(x) for x in v] for k, v in data["results"].items() if isinstance(v, list)}
+            results = {str(k): [_number(x, source, k, i) for i, x in enumerate(v)]
+                       for k, v in data["results"].items() if isinstance(v, list)}
             return cls(str(data.get("name", source)), str(data.get("description", "")), results)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"{source} is not in CompressAI's results schema ({exc})") from exc
@@ -83,6 +84,14 @@ class RDResults:
         if not isinstance(data, dict):
             raise InputError(f"{path}: not in CompressAI's results schema")
         return cls.from_dict(data, str(path))
+
+
+def _number(value, source: str, key: str, index: int) -> float:
+    """A point's value: a JSON number (NaN allowed: a metric that could not be measured there), never a
+    string or a boolean read as one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{source}: point {index} of {key!r} is {value!r}, not a number")
+    return float(value)
 
 
 def load_folder(folder: str | Path) -> list[RDResults]:
