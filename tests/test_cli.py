@@ -262,3 +262,17 @@ def test_bdrate_refuses_points_that_are_not_numbers_and_a_rate_that_is_the_metri
     assert_clean_error(run("bdrate", tmp_path / "a.json", tmp_path / "a.json", "--rate", "psnr-rgb"),
                        "both 'psnr-rgb'")
     assert run("bdrate", tmp_path / "a.json", tmp_path / "a.json").returncode == 0
+
+
+def test_info_shows_a_chunk_name_escaped_unless_printable(tmp_path):
+    from omnicodec.coding import container
+
+    Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
+    assert run("compress", tmp_path / "a.png", tmp_path / "a.omc").returncode == 0
+    parsed = container.unpack((tmp_path / "a.omc").read_bytes())
+    forged = "a\nfile: 1 bytes; chunks: none\x1b[2J"
+    (tmp_path / "b.omc").write_bytes(container.pack(parsed.header, {**parsed.chunks, forged: b"x"}))
+    r = run("info", tmp_path / "b.omc")
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stdout and ascii(forged) in r.stdout
+    assert sum(line.startswith("file: ") for line in r.stdout.splitlines()) == 1  # no forged line

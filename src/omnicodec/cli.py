@@ -102,7 +102,8 @@ def _cmd_info(args: argparse.Namespace) -> None:
     parsed = read_header(args.file)
     size = Path(args.file).stat().st_size
     print(json.dumps(parsed.header, indent=2, sort_keys=True))
-    sizes = {name: len(data) for name, data in parsed.chunks.items()}
+    # a name is the file's to choose: shown escaped unless printable, so it cannot forge a line or move the cursor
+    sizes = {name if str(name).isprintable() else ascii(name): len(data) for name, data in parsed.chunks.items()}
     if len(sizes) <= 8:
         chunks = ", ".join(f"{name}: {n:,} bytes" for name, n in sizes.items()) or "none"
     else:
