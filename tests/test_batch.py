@@ -351,6 +351,7 @@ def test_batched_codec_calls_equal_single_ones():
 @pytest.mark.parametrize("kwargs, words", [
     ({"accelerator": "bogus"}, "unknown accelerator"), ({"strategy": "bogus"}, "unknown strategy"),
     ({"devices": "abc"}, "devices must be"), ({"devices": 0}, "devices must be"), ({"devices": "0"}, "devices must be"),
+    ({"devices": True}, "devices must be"), ({"devices": []}, "devices must be"), ({"devices": -2}, "devices must be"),
     ({"num_nodes": 0}, "number of nodes"),
 ])
 def test_an_engine_that_cannot_be_is_refused_before_any_work(kwargs, words):
@@ -358,7 +359,8 @@ def test_an_engine_that_cannot_be_is_refused_before_any_work(kwargs, words):
 
     with pytest.raises(InputError, match=words):
         Engine(progress=False, **kwargs)
-    for fine in ({}, {"devices": "auto"}, {"devices": "0,1"}, {"devices": -1}, {"strategy": "ddp"}, {"accelerator": "gpu"}):
+    for fine in ({}, {"devices": "auto"}, {"devices": "0,1"}, {"devices": -1}, {"devices": [0, 1]}, {"strategy": "ddp"},
+                 {"accelerator": "gpu"}):
         Engine(progress=False, **fine)
 
 

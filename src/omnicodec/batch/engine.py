@@ -93,9 +93,13 @@ class Engine:
         devices = self.devices
         if isinstance(devices, str) and re.fullmatch(r"-1|\d+", devices):
             devices = int(devices)
-        if isinstance(devices, bool) or (isinstance(devices, int) and devices < 1 and devices != -1) or (
-            isinstance(devices, str) and devices != "auto" and not re.fullmatch(r"\d+(,\d+)*,?", devices)
-        ) or not isinstance(devices, (int, str)):
+        valid = (
+            devices == "auto"
+            or (type(devices) is int and (devices >= 1 or devices == -1))  # a count; -1: all of them
+            or (isinstance(devices, str) and re.fullmatch(r"\d+(,\d+)*,?", devices) is not None)  # indices "0,1"
+            or (isinstance(devices, (list, tuple)) and bool(devices) and all(type(d) is int and d >= 0 for d in devices))
+        )
+        if not valid:
             raise InputError(f"devices must be a number of devices, a list such as 0,1, or auto; got {self.devices!r}")
 
     @property
