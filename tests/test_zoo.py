@@ -92,6 +92,23 @@ def test_a_failed_export_leaves_the_previous_pair_and_no_folder_it_made(tiny_cod
     assert not (tmp_path / "new").exists()
 
 
+def test_a_write_that_fails_midway_removes_its_temporaries_and_the_folders_it_made(tiny_codec, tmp_path, monkeypatch):
+    from omnicodec import fileio
+
+    real, calls = fileio.make_temp_file, []
+
+    def second_fails(path, suffix=""):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, suffix)
+
+    monkeypatch.setattr(fileio, "make_temp_file", second_fails)
+    with pytest.raises(OSError, match="No space left"):
+        zoo.save_weights(tiny_codec, tmp_path / "new" / "deeper", "m", 1)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("name", ["../escaped", "/tmp/absolute", "sub/x", ".", "..", "", ".hidden", "a\\b"])
 def test_a_weights_name_must_be_a_plain_file_name(tiny_codec, tmp_path, name):
     with pytest.raises(WeightsError, match="plain file name"):

@@ -110,11 +110,12 @@ def save_weights(
         text = (json.dumps(entry, indent=2, allow_nan=False) + "\n").encode()
     except (TypeError, ValueError) as exc:
         raise WeightsError(f"the weights' description is not plain JSON data: {exc}") from exc
-    created = not out_dir.exists()
+    made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]  # the folders this call creates
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = entry_file = None
     try:
-        tensors, entry_file = AtomicFile(tensor_path), AtomicFile(entry_path)
+        tensors = AtomicFile(tensor_path)
+        entry_file = AtomicFile(entry_path)
         tensors.file.write(data)
         entry_file.file.write(text)
         tensors.commit()  # the tensors first: until the entry follows, an old entry names the old sha256
@@ -123,8 +124,9 @@ def save_weights(
         for part in (tensors, entry_file):
             if part is not None:
                 part.abort()
-        if created and not any(out_dir.iterdir()):
-            out_dir.rmdir()
+        for folder in made:  # innermost first; only while empty
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         raise
     return entry_path
 
