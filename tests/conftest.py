@@ -200,3 +200,13 @@ def run_limited(fn, extra_bytes: int = 3 << 30, seconds: int = 120) -> str:
         return b"".join(chunks).decode() or "other: the child wrote nothing"
     finally:
         os.close(read_end)
+
+
+def with_side_info(omc, out, key: str, value) -> None:
+    """Write to ``out`` the omnicodec file ``omc`` with its codec header's ``key`` set to ``value`` (a file
+    whose CRCs are right but whose header says something else)."""
+    from omnicodec.coding import container
+
+    parsed = container.unpack(Path(omc).read_bytes())
+    parsed.header["side_info"][key] = value
+    Path(out).write_bytes(container.pack(parsed.header, parsed.chunks))

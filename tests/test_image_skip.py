@@ -6,10 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import smooth_images
+from conftest import smooth_images, with_side_info
 from omnicodec import compress_file, decompress_file, zoo
 from omnicodec.codecs import create_codec
-from omnicodec.coding import container
 from omnicodec.errors import CorruptFileError
 
 TAU = 0.5
@@ -62,9 +61,7 @@ def test_the_threshold_survives_export_and_files_decode_with_either_config(tmp_p
 def test_a_malformed_threshold_in_a_file_is_refused(tmp_path, skipping, photo, tau):
     weights = zoo.save_weights(skipping, tmp_path / "w", "tiny", 1)
     compress_file(photo, tmp_path / "a.omc", weights=weights)
-    parsed = container.unpack((tmp_path / "a.omc").read_bytes())
-    parsed.header["side_info"]["skip_tau"] = tau
-    (tmp_path / "bad.omc").write_bytes(container.pack(parsed.header, parsed.chunks))
+    with_side_info(tmp_path / "a.omc", tmp_path / "bad.omc", "skip_tau", tau)
     with pytest.raises(CorruptFileError, match="skip threshold"):
         decompress_file(tmp_path / "bad.omc", tmp_path / "out.png", weights=weights)
     assert not (tmp_path / "out.png").exists()

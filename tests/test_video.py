@@ -404,13 +404,11 @@ def test_entropy_skip_codes_fewer_bits_and_files_decode_as_coded(tmp_path, weigh
 
 @pytest.mark.parametrize("tau", ["0.5", -0.5, True, None, [0.5]])
 def test_a_malformed_skip_threshold_in_a_video_file_is_refused(tmp_path, weights, tau):
-    from omnicodec.coding import container
+    from conftest import with_side_info
 
     write_clip(tmp_path / "clip", frames_of(clips(1, 2, 64, seed=9)[0]))
     compress_file(tmp_path / "clip", tmp_path / "c.omc", weights=weights)
-    parsed = container.unpack((tmp_path / "c.omc").read_bytes())
-    parsed.header["side_info"]["skip_tau"] = tau
-    (tmp_path / "bad.omc").write_bytes(container.pack(parsed.header, parsed.chunks))
+    with_side_info(tmp_path / "c.omc", tmp_path / "bad.omc", "skip_tau", tau)
     with pytest.raises(CorruptFileError, match="skip threshold"):
         decompress_file(tmp_path / "bad.omc", tmp_path / "out.y4m", weights=weights)
     assert not (tmp_path / "out.y4m").exists()
