@@ -262,6 +262,10 @@ def test_bdrate_refuses_points_that_are_not_numbers_and_a_rate_that_is_the_metri
     assert_clean_error(run("bdrate", tmp_path / "a.json", tmp_path / "a.json", "--rate", "psnr-rgb"),
                        "both 'psnr-rgb'")
     assert run("bdrate", tmp_path / "a.json", tmp_path / "a.json").returncode == 0
+    with_nan = {"name": "n", "results": {**good["results"], "psnr-rgb": [28.0, 31.0, float("nan")]}}
+    (tmp_path / "n.json").write_text(json.dumps(with_nan))
+    r = run("bdrate", tmp_path / "n.json", tmp_path / "a.json")
+    assert r.returncode == 0 and "note: n: 1 of 3 points have no finite bpp or psnr-rgb and are left out" in r.stdout
 
 
 def test_info_shows_a_chunk_name_escaped_unless_printable(tmp_path):

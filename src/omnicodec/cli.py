@@ -246,6 +246,10 @@ def _cmd_bdrate(args: argparse.Namespace) -> None:
     pct = bd_rate(r_a, q_a, r_t, q_t, args.method)
     delta = bd_psnr(r_a, q_a, r_t, q_t, args.method)
     print(f"test:   {test.name} ({len(r_t)} points)  anchor: {anchor.name} ({len(r_a)} points)")
+    for results, used in ((test, r_t), (anchor, r_a)):
+        if used and len(used) < results.num_points:  # NaN: a metric that could not be measured there
+            print(f"note: {results.name}: {results.num_points - len(used)} of {results.num_points} points have no "
+                  f"finite {rate} or {args.metric} and are left out")
     print(f"BD-rate {pct:+.3f} % at equal {args.metric} ({args.method}); BD-{args.metric} {delta:+.4f}")
     name = args.metric.removesuffix("-rgb").removesuffix("-wb").replace("-", "_")  # psnr-rgb: psnr_pct, as always
     print(f"bdrate: {name}_pct={pct:.4f}")
