@@ -26,8 +26,14 @@ def test_an_image_file_of_release_0_1_decodes_as_it_did(tmp_path):
 
 
 def test_a_video_file_of_release_0_1_decodes_as_it_did(tmp_path):
+    """The same frames, byte for byte; the header now also names the file it decodes (an X parameter)."""
+    from omnicodec.media.driver import SOURCE_TAG, source_id
+
     decompress_file(RELEASE / "video.omc", tmp_path / "out.y4m", weights=RELEASE / "video.json")
-    assert (tmp_path / "out.y4m").read_bytes() == (RELEASE / "video.decoded.y4m").read_bytes()
+    (head, frames), (then_head, then_frames) = ((tmp_path / "out.y4m").read_bytes().split(b"\n", 1),
+                                                (RELEASE / "video.decoded.y4m").read_bytes().split(b"\n", 1))
+    assert frames == then_frames
+    assert head.split() == then_head.split() + [f"X{SOURCE_TAG}={source_id(RELEASE / 'video.omc')}".encode()]
 
 
 def test_a_speech_file_of_release_0_1_decodes_as_it_did(tmp_path):

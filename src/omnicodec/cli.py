@@ -58,7 +58,7 @@ def _cmd_compress(args: argparse.Namespace) -> int | None:
 
         if args.bpp is not None:
             raise InputError("a size target (--bpp) applies to one file; give --quality for a folder")
-        if args.intra_period is not None:
+        if args.period is not None:
             raise InputError("--intra-period applies to one video file; a folder codes with each model's own")
         _folder_device(args)
         engine = _engine(args)
@@ -69,7 +69,7 @@ def _cmd_compress(args: argparse.Namespace) -> int | None:
 
     result = compress_file(
         args.input, args.output, args.codec, args.quality, args.weights, args.force, args.device, progress=True,
-        bpp=args.bpp, max_memory=args.max_memory, intra_period=args.intra_period,
+        bpp=args.bpp, max_memory=args.max_memory, intra_period=args.period,
     )
     print(result.summary())
 
@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bpp", type=float,
                    help="size target in bits per pixel (images): the highest quality whose file fits; "
                         "instead of --quality")
-    p.add_argument("--intra-period", type=int, metavar="N",
+    p.add_argument("--intra-period", type=int, metavar="N", dest="period",
                    help="video: an intra frame every N frames (default: the model's, 32 for the shipped one); "
                         "shorter periods seek faster and cost rate")
     p.add_argument("--weights", help="exported weights (.json or .safetensors) instead of shipped ones")
