@@ -19,7 +19,7 @@ import torch
 from ..coding import coder_identity, container
 from ..coding.container import ContainerReader, ContainerWriter
 from ..errors import CorruptFileError, OmnicodecError, UnsupportedVersionError, WeightsMismatchError
-from ..zoo.format import SHA_PREFIX_LEN
+from ..zoo.format import SHA_PREFIX_LEN, sha256_file
 
 SOURCE_TAG = "omnicodec-source"  # the note a decoded output carries: which coded file it is a decoding of
 
@@ -28,13 +28,7 @@ def source_id(path) -> str:
     """The first 16 hex digits of the sha256 of a coded file's bytes. Decoded outputs record it (a PNG
     text chunk, the audio file's comment, a Y4M ``X`` parameter) as ``SOURCE_TAG``, so
     that a rerun over a folder tells a complete decoding of that file from anything else."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:SHA_PREFIX_LEN]
+    return sha256_file(path)[:SHA_PREFIX_LEN]
 
 
 class Sink(Protocol):

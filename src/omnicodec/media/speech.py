@@ -12,6 +12,7 @@ recordings are valid inputs.
 from __future__ import annotations
 
 import errno
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -92,10 +93,8 @@ class AudioSink:
     def _put(self, audio: np.ndarray, last: bool = False) -> None:
         if self.resampler is not None:
             audio = self.resampler.resample_chunk(audio, last=last)
-        try:
+        with self._as_os_error():
             self.file.write(audio)
-        except RuntimeError as exc:  # soundfile's errors (a full disk, a file size limit) as the OSError they are
-            raise OSError(errno.EIO, f"cannot write the audio ({exc})", str(self.output)) from exc
         self.samples += audio.size
 
     def write(self, audio: torch.Tensor) -> None:
@@ -104,11 +103,17 @@ class AudioSink:
     def commit(self) -> None:
         if self.resampler is not None:
             self._put(np.zeros(0, np.float32), last=True)
-        try:
+        with self._as_os_error():
             self.file.close()
+        self.target.commit()
+
+    @contextmanager
+    def _as_os_error(self):
+        """soundfile's errors (a full disk, a file size limit) as the OSError they are, naming the output."""
+        try:
+            yield
         except RuntimeError as exc:
             raise OSError(errno.EIO, f"cannot write the audio ({exc})", str(self.output)) from exc
-        self.target.commit()
 
     def abort(self) -> None:
         try:
