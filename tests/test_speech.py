@@ -103,9 +103,16 @@ def test_file_matches_the_in_memory_codec(tmp_path, weights):
 
 
 @pytest.mark.parametrize("samples", [0, 1, 4000])
-def test_empty_one_sample_and_silent_inputs(tmp_path, weights, samples):
+def test_empty_one_sample_and_silent_inputs(tmp_path, weights, samples, capsys):
     sf.write(tmp_path / "in.wav", np.zeros(samples, np.float32), 16000)
-    compress_file(tmp_path / "in.wav", tmp_path / "a.omc", weights=weights)
+    result = compress_file(tmp_path / "in.wav", tmp_path / "a.omc", weights=weights)
+    # no samples, no bit rate (not bits / 1e-9 s)
+    assert ("kbit/s" in result.summary()) == (samples > 0)
+    assert np.isnan(result.kbps) if samples == 0 else result.kbps > 0
+    from omnicodec.cli import main
+
+    assert main(["info", str(tmp_path / "a.omc")]) == 0
+    assert ("kbit/s (whole file)" in capsys.readouterr().out) == (samples > 0)
     decompress_file(tmp_path / "a.omc", tmp_path / "a.wav", weights=weights)
     audio, _ = sf.read(tmp_path / "a.wav")
     assert audio.size == samples and np.isfinite(audio).all()

@@ -118,7 +118,8 @@ def _cmd_info(args: argparse.Namespace) -> None:
             print(f"{frames} frames; bpp (whole file): {8 * size / (frames * int(media['height']) * int(media['width'])):.4f}")
         elif media.get("type") == "speech" and "end" in parsed.chunks:
             seconds = int.from_bytes(parsed.chunks["end"], "little") / SPEECH_RATE
-            print(f"{seconds:.2f} s of audio; kbit/s (whole file): {8 * size / max(seconds, 1e-9) / 1000:.2f}")
+            rate = f"kbit/s (whole file): {8 * size / seconds / 1000:.2f}" if seconds else "no samples, no bit rate"
+            print(f"{seconds:.2f} s of audio; {rate}")
     except (AttributeError, KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError):
         pass  # a header this loose was checked by nothing else; print what we could
 

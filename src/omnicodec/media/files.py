@@ -63,13 +63,14 @@ class CompressResult:
 
     @property
     def kbps(self) -> float:
-        """Kilobits per second of speech (16 kHz samples)."""
-        return self.bits / max(self.pixels / SPEECH_RATE, 1e-9) / 1000
+        """Kilobits per second of speech (16 kHz samples); NaN for a recording without samples."""
+        return self.bits / (self.pixels / SPEECH_RATE) / 1000 if self.pixels else float("nan")
 
     def summary(self) -> str:
         if self.media == "speech":
             seconds = self.pixels / SPEECH_RATE
-            rate = f"{seconds:.2f} s of audio, {self.num_bytes:,} bytes ({self.bits:,} bits), {self.kbps:.2f} kbit/s"
+            rate = f"{seconds:.2f} s of audio, {self.num_bytes:,} bytes ({self.bits:,} bits)"
+            rate += f", {self.kbps:.2f} kbit/s" if self.pixels else " (no samples: no bit rate)"
         else:
             frames = f"{self.frames} frames, " if self.frames else ""
             rate = f"{frames}{self.num_bytes:,} bytes ({self.bits:,} bits), {self.bpp:.4f} bpp"
