@@ -95,6 +95,18 @@ def test_two_processes_write_each_file_once_with_the_same_bytes(dataset, tmp_pat
     assert again.count("skipped") == 12
 
 
+def test_more_processes_than_files_run_each_file_once(dataset, tmp_path):
+    images, weights, reference = dataset
+    few = tmp_path / "few"
+    few.mkdir()
+    for name in ("im01.png", "im02.png"):
+        (few / name).write_bytes((images / name).read_bytes())
+    three = ["--accelerator", "cpu", "--devices", "3", "--strategy", "ddp"]  # a rank with nothing to do
+    out = _finish(_cli(["compress", str(few), str(tmp_path / "out"), "--weights", str(weights), *three]))
+    assert "batch: 2 done, 0 skipped, 0 failed" in out
+    assert _tree(tmp_path / "out") == {k: v for k, v in _tree(reference).items() if k in ("im01.omc", "im02.omc")}
+
+
 SLOW_COMMIT = """
 import sys, time
 import omnicodec.fileio as fileio

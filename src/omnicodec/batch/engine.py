@@ -34,6 +34,9 @@ class _Indexed(Dataset):
         return index, self.items[index]
 
 
+_NOTHING = object()  # pads the items to one per rank, where there are more ranks than items: nothing to run
+
+
 def _single(batch: list) -> Any:
     return batch[0]
 
@@ -56,7 +59,8 @@ class _Apply(L.LightningModule):
 
     def predict_step(self, batch, batch_idx: int) -> None:
         index, item = batch
-        self.local.append((index, self.fn(item, device_name(self.device))))
+        if item is not _NOTHING:
+            self.local.append((index, self.fn(item, device_name(self.device))))
 
     def on_predict_epoch_end(self) -> None:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -121,7 +125,9 @@ class Engine:
         except (MisconfigurationException, ValueError, TypeError) as exc:  # e.g. cuda on a machine without a GPU
             raise InputError(f"cannot run on {self.accelerator} with devices={self.devices}: "
                              f"{str(exc).strip().splitlines()[0]}") from exc
-        loader = DataLoader(_Indexed(items), batch_size=1, shuffle=False, collate_fn=_single)
+        # Lightning's sampler gives every rank at least one item: more ranks than items get nothing to do
+        padded = list(items) + [_NOTHING] * max(int(trainer.world_size) - len(items), 0)
+        loader = DataLoader(_Indexed(padded), batch_size=1, shuffle=False, collate_fn=_single)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
             warnings.filterwarnings("ignore", message=r".*predict returned None.*")
