@@ -266,6 +266,11 @@ def test_bdrate_refuses_points_that_are_not_numbers_and_a_rate_that_is_the_metri
     (tmp_path / "n.json").write_text(json.dumps(with_nan))
     r = run("bdrate", tmp_path / "n.json", tmp_path / "a.json")
     assert r.returncode == 0 and "note: n: 1 of 3 points have no finite bpp or psnr-rgb and are left out" in r.stdout
+    assert "falls" not in r.stdout
+    dipping = {"name": "d", "results": {"bpp": [0.2, 0.4, 0.6, 0.8], "psnr-rgb": [28.0, 31.0, 30.0, 34.0]}}
+    (tmp_path / "d.json").write_text(json.dumps(dipping))
+    r = run("bdrate", tmp_path / "d.json", tmp_path / "a.json")
+    assert r.returncode == 0 and "note: d: psnr-rgb falls as bpp rises at 1 of 3 steps" in r.stdout
 
 
 def test_info_shows_a_chunk_name_escaped_unless_printable(tmp_path):

@@ -235,7 +235,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
 
 def _cmd_bdrate(args: argparse.Namespace) -> None:
-    from .eval.bdrate import bd_psnr, bd_rate
+    from .eval.bdrate import bd_psnr, bd_rate, falls_with_rate
     from .eval.results import RDResults
 
     test, anchor = RDResults.load(args.test), RDResults.load(args.anchor)
@@ -251,6 +251,10 @@ def _cmd_bdrate(args: argparse.Namespace) -> None:
         if used and len(used) < results.num_points:  # NaN: a metric that could not be measured there
             print(f"note: {results.name}: {results.num_points - len(used)} of {results.num_points} points have no "
                   f"finite {rate} or {args.metric} and are left out")
+    for results, (r, q) in ((test, (r_t, q_t)), (anchor, (r_a, q_a))):
+        if falls := falls_with_rate(r, q):
+            print(f"note: {results.name}: {args.metric} falls as {rate} rises at {falls} of {len(r) - 1} steps; "
+                  "BD figures assume a curve that rises")
     print(f"BD-rate {pct:+.3f} % at equal {args.metric} ({args.method}); BD-{args.metric} {delta:+.4f}")
     name = args.metric.removesuffix("-rgb").removesuffix("-wb").replace("-", "_")  # psnr-rgb: psnr_pct, as always
     print(f"bdrate: {name}_pct={pct:.4f}")

@@ -54,6 +54,14 @@ def _delta(x_anchor, y_anchor, x_test, y_test, method: str, axis: str) -> float:
     return (int_t(lo, hi) - int_a(lo, hi)) / (hi - lo)
 
 
+def falls_with_rate(rates, qualities) -> int:
+    """How many steps of an RD curve (sorted by rate) lose quality as the rate rises: BD figures assume
+    none do, and over such a stretch they measure the interpolation, not the codec."""
+    order = np.argsort(np.asarray(rates, dtype=np.float64))
+    q = np.asarray(qualities, dtype=np.float64)[order]
+    return int(np.sum(np.diff(q) < 0))
+
+
 def bd_rate(rate_anchor, quality_anchor, rate_test, quality_test, method: str = "pchip") -> float:
     """Average rate change of test against anchor at equal quality, in percent."""
     rate_anchor, rate_test = np.asarray(rate_anchor, float), np.asarray(rate_test, float)
