@@ -71,6 +71,18 @@ def test_eval_of_a_speech_model_reports_kbps_pesq_stoi_and_visqol(tmp_path):
     assert results["kbps"][0] > 0 and 1.0 <= results["visqol"][0] <= 5.0 and 1.0 <= results["pesq-wb"][0] <= 4.7
 
 
+def test_a_recording_without_samples_is_named_not_measured(tmp_path):
+    """No metric package is needed to refuse it: the error comes before any is loaded."""
+    from omnicodec.eval.metrics import load_recording
+    from omnicodec.errors import EvaluationError
+
+    sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
+    with pytest.raises(EvaluationError, match="empty.wav holds no samples"):
+        load_recording(tmp_path / "empty.wav")
+    sf.write(tmp_path / "one.wav", np.zeros(1, np.float32), 16000)
+    assert load_recording(tmp_path / "one.wav").size == 1
+
+
 @pytest.mark.parametrize("metric, expected", [("pesq-wb", "-50.000"), ("visqol", "-75.000")])
 def test_bdrate_on_speech_metrics(tmp_path, metric, expected):
     """Qualities linear in log-rate, so the curves are exact: the test reaches the anchor's PESQ-WB

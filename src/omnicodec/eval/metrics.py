@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..constants import SPEECH_RATE
+from ..datasets.audio import load_mono
 from ..errors import EvaluationError, MissingToolError
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -104,6 +105,15 @@ def ms_ssim_scales(height: int, width: int) -> int:
 
 
 # --- speech -------------------------------------------------------------------------
+
+
+def load_recording(path) -> np.ndarray:
+    """A recording to measure (16 kHz mono, :func:`~omnicodec.datasets.audio.load_mono`); one without samples
+    has nothing to measure and raises :class:`EvaluationError` naming it."""
+    reference = load_mono(path)
+    if reference.size == 0:
+        raise EvaluationError(f"{path} holds no samples: there is nothing to measure (leave it out of the dataset)")
+    return reference
 
 
 def speech_quality(reference: np.ndarray, decoded: np.ndarray, sample_rate: int = SPEECH_RATE) -> dict[str, float]:

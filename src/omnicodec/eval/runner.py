@@ -20,11 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from ..constants import SPEECH_RATE
-from ..datasets.audio import load_mono
 from ..errors import InputError
 from ..media.files import compress_file, decompress_file
 from .baselines import BASELINES, FFMPEG_BASELINES, IMAGE_BASELINES, baseline_media
-from .metrics import frame_psnrs, frame_psnrs_y, ms_ssim, ms_ssim_scales, psnr, speech_quality
+from .metrics import frame_psnrs, frame_psnrs_y, load_recording, ms_ssim, ms_ssim_scales, psnr, speech_quality
 from .results import RDResults
 
 # --- one item -------------------------------------------------------------------------------
@@ -55,7 +54,7 @@ def _image_baseline_task(args: tuple[str, str, int], device: str = "cpu") -> dic
 
 def _speech_baseline_task(args: tuple[str, str, object], device: str = "cpu") -> dict:
     name, path, setting = args
-    reference = load_mono(path)
+    reference = load_recording(path)
     size, decoded = FFMPEG_BASELINES[name].code_speech(reference, setting)
     row = speech_quality(reference, decoded)
     row.update(item=Path(path).name, quality=setting, kbps=8 * size / (reference.size / SPEECH_RATE) / 1000)
@@ -199,7 +198,7 @@ def _learned_speech_row(task: tuple, device: str = "cpu") -> dict:
 
 
     quality, model, path, weights = task
-    reference = load_mono(path)
+    reference = load_recording(path)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "in.wav"  # the 16 kHz mono signal that is measured
         sf.write(source, reference, SPEECH_RATE, subtype="FLOAT")

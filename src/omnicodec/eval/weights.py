@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..constants import SPEECH_RATE
-from ..datasets.audio import load_mono
 from ..errors import EvaluationError
 from ..media.files import compress_file, decompress_file
-from .metrics import frame_psnrs, psnr, speech_quality
+from .metrics import frame_psnrs, load_recording, psnr, speech_quality
 from .results import RDResults
 
 
@@ -45,7 +44,7 @@ def _speech_rows(weights: Path, items: list[Path], device: str, quality: float |
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for path in items:
-            reference = load_mono(path)
+            reference = load_recording(path)
             source = Path(tmp) / "in.wav"
             sf.write(source, reference, SPEECH_RATE, subtype="FLOAT")
             result = compress_file(source, Path(tmp) / "s.omc", weights=weights, force=True, device=device, quality=quality)
