@@ -73,8 +73,8 @@ def test_eval_of_a_speech_model_reports_kbps_pesq_stoi_and_visqol(tmp_path):
 
 def test_a_recording_without_samples_is_named_not_measured(tmp_path):
     """No metric package is needed to refuse it: the error comes before any is loaded."""
-    from omnicodec.eval.metrics import load_recording
     from omnicodec.errors import EvaluationError
+    from omnicodec.eval.metrics import load_recording
 
     sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
     with pytest.raises(EvaluationError, match="empty.wav holds no samples"):

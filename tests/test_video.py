@@ -362,12 +362,40 @@ def test_cli_intra_period(tmp_path, weights):
     assert container.unpack((tmp_path / "v.omc").read_bytes()).header["side_info"]["intra_period"] == 1
     r = run("compress", tmp_path / "in.y4m", tmp_path / "w.omc", "--weights", weights, "--intra-period", "x")
     assert_clean_error(r, "argument --intra-period: invalid int value: 'x'", "see omnicodec compress --help")
-    (tmp_path / "folder").mkdir()
-    write_clip(tmp_path / "folder" / "in.y4m", frames_of(clips(1, 2, 64, seed=8)[0]))
-    r = run("compress", tmp_path / "folder", tmp_path / "out", "--weights", weights, "--intra-period", 4)
-    assert_clean_error(r, "--intra-period applies to one video file")
-    assert not (tmp_path / "out").exists()
     assert not (tmp_path / "w.omc").exists()
+
+
+def test_a_folder_codes_its_videos_with_the_intra_period_asked_for_and_reruns_check_it(tmp_path, weights):
+    from omnicodec.coding import container
+    from test_cli import assert_clean_error, run
+
+    def period(path):
+        return container.unpack(path.read_bytes()).header["side_info"]["intra_period"]
+
+    folder, out = tmp_path / "folder", tmp_path / "out"
+    folder.mkdir()
+    write_clip(folder / "in.y4m", frames_of(clips(1, 2, 64, seed=8)[0]))
+    for bad in (0, -3):
+        r = run("compress", folder, out, "--weights", weights, "--intra-period", bad)
+        assert_clean_error(r, "intra period must be a whole number from 1 to", f"got {bad}")
+    assert not out.exists()  # refused before any work
+    compress = ["compress", folder, out, "--weights", weights]
+    r = run(*compress, "--intra-period", 1)
+    assert r.returncode == 0 and "1 done" in r.stdout, r.stderr
+    assert period(out / "in.omc") == 1
+    assert "1 skipped" in run(*compress, "--intra-period", 1).stdout  # the same request: complete
+    for again in (["--intra-period", "2"], []):  # another period, or the model's own (8): not this file
+        r = run(*compress, *again)
+        assert r.returncode == 2 and "--force replaces it" in r.stderr and period(out / "in.omc") == 1
+    r = run(*compress, "--force")
+    assert r.returncode == 0 and period(out / "in.omc") == TINY["intra_period"]
+    assert "1 skipped" in run(*compress).stdout
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(pictures / "a.png")
+    r = run("compress", pictures, tmp_path / "none", "--intra-period", 4)
+    assert_clean_error(r, f"--intra-period applies to video files, and {pictures} holds none")
+    assert not (tmp_path / "none").exists()
 
 
 def test_entropy_skip_codes_fewer_bits_and_files_decode_as_coded(tmp_path, weights):

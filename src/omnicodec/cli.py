@@ -58,12 +58,10 @@ def _cmd_compress(args: argparse.Namespace) -> int | None:
 
         if args.bpp is not None:
             raise InputError("a size target (--bpp) applies to one file; give --quality for a folder")
-        if args.period is not None:
-            raise InputError("--intra-period applies to one video file; a folder codes with each model's own")
         _folder_device(args)
         engine = _engine(args)
         summary = compress_folder(args.input, args.output, args.codec, args.quality, args.weights, args.force,
-                                  args.max_memory, engine, args.batch_size or 1)
+                                  args.max_memory, engine, args.batch_size or 1, args.period)
         return _report(summary, engine)
     _no_batch(args)
 

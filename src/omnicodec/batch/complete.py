@@ -38,7 +38,8 @@ def _read_all(path: Path) -> tuple[dict, dict[str, int]]:
 
 
 def coded_state(path: str | Path, expected: dict) -> State:
-    """``expected``: the ``codec``, ``weights`` (sha256 prefix) and ``quality`` the file must name."""
+    """``expected``: the ``codec``, ``weights`` (sha256 prefix) and ``quality`` the file must name, and
+    optionally ``side_info``: values its header's ``side_info`` must hold (an encoder option's)."""
     path = Path(path)
     if path.is_symlink() or not path.is_file():
         return State(False, False, "not a regular file")
@@ -50,6 +51,9 @@ def coded_state(path: str | Path, expected: dict) -> State:
     except OmnicodecError as exc:
         return State(False, True, f"damaged ({exc})")
     found = {key: header.get(key) for key in expected}
+    if isinstance(expected.get("side_info"), dict):
+        side = found["side_info"] if isinstance(found["side_info"], dict) else {}
+        found["side_info"] = {key: side.get(key) for key in expected["side_info"]}
     if found != expected:
         return State(False, True, f"written with {found}, not {expected}")
     return State(True, True)

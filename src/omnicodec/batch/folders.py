@@ -19,7 +19,16 @@ from pathlib import Path
 
 from ..constants import AUDIO_SUFFIXES
 from ..errors import InputError, OmnicodecError
-from ..media.files import compress_file, compress_images, decompress_file, decompress_images, load_codec, media_of, read_media_type
+from ..media.files import (
+    check_encoder_options,
+    compress_file,
+    compress_images,
+    decompress_file,
+    decompress_images,
+    load_codec,
+    media_of,
+    read_media_type,
+)
 from ..memory import resolve_limit
 from .complete import coded_state, decoded_state
 from .engine import Engine
@@ -188,8 +197,9 @@ class _Compress:
     """One input to one omnicodec file, skipped when a complete file of the same request is there; a group
     of same-sized images through the transforms together."""
 
-    def __init__(self, codec, quality, weights, force: bool, max_memory) -> None:
+    def __init__(self, codec, quality, weights, force: bool, max_memory, intra_period: int | None = None) -> None:
         self.codec, self.quality, self.weights, self.force, self.max_memory = codec, quality, weights, force, max_memory
+        self.video_options = {} if intra_period is None else {"intra_period": intra_period}  # for video files only
         self._expected: dict[str, dict] = {}
 
     def __call__(self, group: list[tuple[str, str, str]], device: str) -> list[FileResult]:
@@ -223,6 +233,11 @@ class _Compress:
             loaded = load_codec(self.codec, self.quality, self.weights, "cpu", media)
             self._expected[media] = {"codec": loaded.codec_id, "quality": loaded.quality,
                                      "weights": loaded.weights_sha256[:SHA_PREFIX_LEN]}
+            if media == "video":  # the options a file was coded with, as its header states them
+                check_encoder_options(loaded.codec, **self.video_options)
+                options = {**loaded.codec.encoder_defaults(), **self.video_options}
+                if options:
+                    self._expected[media]["side_info"] = options
         return self._expected[media]
 
     def one(self, item: tuple[str, str, str], device: str) -> FileResult:
@@ -230,8 +245,9 @@ class _Compress:
         pair = item[:2]
         source, output = Path(pair[0]), Path(pair[1])
         try:
+            options = self.video_options if media_of(source) == "video" else {}
             result = compress_file(source, output, self.codec, self.quality, self.weights, device=device,
-                                   overwrite=self.force, max_memory=self.max_memory)
+                                   overwrite=self.force, max_memory=self.max_memory, **options)
             return FileResult(*pair, "done", bytes_in=source.stat().st_size, bytes_out=result.num_bytes)
         except (OmnicodecError, OSError) as exc:
             return _failed(pair, exc)
@@ -239,17 +255,25 @@ class _Compress:
 
 def compress_folder(src, dst, codec: str | None = None, quality: float | None = None, weights=None,
                     force: bool = False, max_memory=None, engine: Engine | None = None,
-                    batch_size: int = 1) -> Summary:
+                    batch_size: int = 1, intra_period: int | None = None) -> Summary:
     """Compress every image, video and speech file below ``src`` to ``dst`` (same layout, ``.omc``).
-    ``batch_size`` > 1 codes up to that many images of one size together (see :func:`~omnicodec.api.compress_images`)."""
+    ``batch_size`` > 1 codes up to that many images of one size together (see :func:`~omnicodec.api.compress_images`);
+    ``intra_period`` codes the video files with an intra frame every that many frames (a rerun skips a file
+    only if it states the same period: the one asked for, or the model's own when none is)."""
     src, dst = Path(src), Path(dst)
     items, taken = [], {}
-    for path in _files(src, dst, _codable_suffixes(), max_memory, quality):
+    paths = _files(src, dst, _codable_suffixes(), max_memory, quality)
+    job = _Compress(codec, quality, weights, force, max_memory, intra_period)
+    if intra_period is not None:  # checked once, before any file is touched
+        if not any(media_of(p) == "video" for p in paths):
+            raise InputError(f"--intra-period applies to video files, and {src} holds none")
+        job.expected("video")
+    for path in paths:
         output = str(dst / path.relative_to(src).with_suffix(".omc"))
         items.append((str(path), output, taken.get(output, "")))  # a second input for one output fails
         taken.setdefault(output, str(path))
     groups = _groups(items, lambda item: None if item[2] else _image_size(item[0]), batch_size)
-    return _run(_Compress(codec, quality, weights, force, max_memory), groups, engine)
+    return _run(job, groups, engine)
 
 
 class _Decompress:

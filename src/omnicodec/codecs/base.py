@@ -196,6 +196,11 @@ class Codec(nn.Module):
         integer values (default: none). A file states what they were, so decoders need no option."""
         return {}
 
+    def encoder_defaults(self) -> dict[str, int]:
+        """The value each of :meth:`encoder_options` takes when none is given (what a file coded without
+        the option states in its header's ``side_info``)."""
+        return {}
+
     def unit_decoder(self, header: dict) -> UnitDecoder:  # pragma: no cover - abstract
         """A decoder for one item whose encoder declared ``header``; checks it before anything is decoded
         (:class:`CorruptFileError` for values that cannot be right)."""

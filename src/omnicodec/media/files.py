@@ -199,7 +199,7 @@ def compress_file(
     model = loaded.codec
     if model.media != media:
         raise InputError(f"{model.codec_id} codes {model.media}, but {input} looks like {media}")
-    options = _encoder_options(model, intra_period=intra_period)
+    options = check_encoder_options(model, intra_period=intra_period)
     check_size, notes, total = memory_check(model, limit), [], None
     if media == "image":
         from .image import encode_to_size, open_image
@@ -236,7 +236,7 @@ def compress_file(
                           time.perf_counter() - start, notes)
 
 
-def _encoder_options(model, **given) -> dict:
+def check_encoder_options(model, **given) -> dict:
     """The per-file options given (not ``None``), checked against what ``model`` takes before any input
     is read."""
     options, accepted = {k: v for k, v in given.items() if v is not None}, model.encoder_options()

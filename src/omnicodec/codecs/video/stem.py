@@ -318,6 +318,9 @@ class STEMVideoCodec(VariableRate, Codec):
         give more points to start decoding from, and cost rate."""
         return {"intra_period": (1, MAX_INTRA_PERIOD)}
 
+    def encoder_defaults(self) -> dict[str, int]:
+        return {"intra_period": self.intra_period}
+
     def unit_encoder(self, media: dict, quality: float | None = None, intra_period: int | None = None) -> UnitEncoder:
         if quality is not None and self.gains is None:
             raise ValueError(f"{self.codec_id} with this config has one fixed rate; it takes no quality")
