@@ -133,6 +133,11 @@ class Engine:
             warnings.filterwarnings("ignore", message=r".*predict returned None.*")
             trainer.predict(module, loader, return_predictions=False)
         self.global_rank = trainer.global_rank
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # every rank is done: close the group together, so that no rank's exit finds another's
+            # connections still open (gloo can abort a process that way)
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
         indices = [index for index, _ in module.gathered]
         if indices != list(range(len(items))):
             raise RuntimeError(f"the ranks returned items {indices}, not each of the {len(items)} once")
